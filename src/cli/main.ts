@@ -1,0 +1,67 @@
+import { formatHelp, parseOptions, UsageError } from './options.js';
+import type { Command } from './command.js';
+
+/** The subcommands of DESIGN.md, "The parts"; each is loaded only when it runs. */
+const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> }> = {
+  proxy: {
+    summary: 'the sidecar that splits traffic between the local app and the canary, and exports metrics',
+  },
+  webhook: { summary: 'the admission webhook that injects the proxy and holds changes as canaries' },
+  controller: { summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies' },
+  demo: { summary: 'a whole release on this machine, no cluster needed' },
+  status: { summary: 'show the releases (like kubectl get canaries, with the last check)' },
+  promote: { summary: 'promote the running canary now' },
+  abort: { summary: 'roll the running canary back now' },
+  retry: { summary: 'start a failed release again' },
+  pause: { summary: 'hold the canary at its weight' },
+  resume: { summary: 'continue a paused release' },
+};
+
+const EXIT_USAGE = 2;
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    'Usage: sluice <command> [options]',
+    '',
+    'Progressive delivery for Kubernetes without a service mesh.',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(
+      ([name, c]) => `  ${name.padEnd(width)}${c.summary}${c.load ? '' : ' (not built yet)'}`,
+    ),
+    '',
+    "Run 'sluice <command> --help' for a command's options.",
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    console.error(`sluice: unknown command "${name}"\n\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  if (entry.load === undefined) {
+    console.error(`sluice ${name}: not built yet in this version (${entry.summary})`);
+    return EXIT_USAGE;
+  }
+  const command = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(formatHelp(name, command.summary, command.options));
+    return 0;
+  }
+  let values;
+  try {
+    values = parseOptions(command.options, rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`sluice ${name}: ${err.message}\nRun 'sluice ${name} --help' for the options.`);
+    return EXIT_USAGE;
+  }
+  return command.run(values);
+}

@@ -1,0 +1,11 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * JSON logs to stdout (DESIGN.md, "Logs"): static messages, lowerCamelCase keys, `err` for errors.
+ * SLUICE_LOG_LEVEL sets the level (default info; `silent` in tests that do not read logs).
+ */
+export function createLogger(component: string, level = process.env['SLUICE_LOG_LEVEL'] ?? 'info'): Logger {
+  return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime });
+}

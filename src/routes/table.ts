@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { headerMatchSchema, stickyKeySchema } from './match.js';
+
+/**
+ * The route table a proxy applies (DESIGN.md, "The proxy"): where the canary is and which requests go to
+ * it. `canary: null` sends everything to the local app.
+ *
+ * Unknown fields of the table are ignored, so that a newer controller can add some during an upgrade; a
+ * match entry is strict, since ignoring a field there could change which requests it selects.
+ */
+export const routeCanarySchema = z.object({
+  url: z
+    .string()
+    .refine((s) => URL.canParse(s) && new URL(s).protocol === 'http:', 'expected an http:// URL')
+    .refine((s) => {
+      const url = new URL(s);
+      return url.pathname === '/' && url.search === '' && url.username === '';
+    }, 'expected scheme, host and port only'),
+  weight: z.number().min(0, 'weight must be 0 to 100').max(100, 'weight must be 0 to 100'),
+  match: z.array(headerMatchSchema).max(32).default([]),
+  segment: z.array(headerMatchSchema).max(32).default([]),
+  sticky: stickyKeySchema.nullable().default(null),
+});
+
+export const routeTableSchema = z.object({
+  version: z.string().min(1).max(128),
+  canary: routeCanarySchema.nullable(),
+});
+
+export type RouteCanary = z.output<typeof routeCanarySchema>;
+export type RouteCanaryInput = z.input<typeof routeCanarySchema>;
+export type RouteTable = z.output<typeof routeTableSchema>;
+
+/** The table for a deployment nobody routes: everything local. */
+export const LOCAL_ONLY_VERSION = 'local';
+
+export function localOnlyTable(): RouteTable {
+  return { version: LOCAL_ONLY_VERSION, canary: null };
+}
+
+/**
+ * A table's version is a hash of its content, so that every controller replica, and a restarted one,
+ * gives the same table the same version and a proxy never keeps a stale table under a reused number.
+ */
+export function routeTable(canary: RouteCanary | null): RouteTable {
+  if (canary === null) return localOnlyTable();
+  const version = createHash('sha256').update(canonicalJson(canary)).digest('hex').slice(0, 16);
+  return { version, canary };
+}
+
+/** JSON with object keys sorted, so that equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
