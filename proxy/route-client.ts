@@ -93,6 +93,9 @@ export class RouteClient {
     if (!parsed.success) {
       // Remember the rejected version so that the next poll waits for a change instead of spinning on it.
       const version = (body as { version?: unknown } | undefined)?.version;
+      if (typeof version === 'string' && version === this.known) {
+        throw new RouteServerError('route server resent a table that was rejected');
+      }
       this.known = typeof version === 'string' ? version : this.known;
       this.options.logger.error(
         { url: this.url, issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
@@ -100,6 +103,8 @@ export class RouteClient {
       );
       return;
     }
+    if (parsed.data.version === this.known)
+      throw new RouteServerError('route server resent the table it had sent');
     this.known = parsed.data.version;
     this.options.apply(parsed.data, false);
   }
