@@ -11,24 +11,14 @@ import {
   sampleValue,
   startRouteServer,
   startTestProxy,
-  startUpstream,
-  type Upstream,
+  cleanupAfterEach,
 } from '../support/servers.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()?.();
-});
-
-async function app(name: string, handler?: Parameters<typeof startUpstream>[1]): Promise<Upstream> {
-  const upstream = await startUpstream(name, handler);
-  cleanup.push(() => upstream.close());
-  return upstream;
-}
+const { app, defer } = cleanupAfterEach(afterEach);
 
 async function proxyFor(appPort: number, overrides: Parameters<typeof startTestProxy>[0] | object = {}) {
   const proxy = await startTestProxy({ appPort, ...overrides });
-  cleanup.push(() => proxy.drain());
+  defer(() => proxy.drain());
   return proxy;
 }
 
@@ -141,7 +131,7 @@ describe('invalid route tables', () => {
       res.end(JSON.stringify(body));
     });
     const port = await listen(server, 0, '127.0.0.1');
-    cleanup.push(() => closeAll(server));
+    defer(() => closeAll(server));
     const proxy = await proxyFor(primary.port, { controlUrl: `http://127.0.0.1:${port}` });
     await eventually(() => proxy.route().version === 'good');
     body = { version: 'bad', canary: badCanary };

@@ -6,23 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { WebSocket } from 'undici';
 import { listen } from '../../src/server.js';
-import { closeAll, startUpstream, type Upstream } from '../support/servers.js';
+import { closeAll, cleanupAfterEach } from '../support/servers.js';
 import { runProxyProcess, type SluiceProcess } from '../support/process.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()?.();
-});
-
-async function app(name: string, handler?: Parameters<typeof startUpstream>[1]): Promise<Upstream> {
-  const upstream = await startUpstream(name, handler);
-  cleanup.push(() => upstream.close());
-  return upstream;
-}
+const { app, defer } = cleanupAfterEach(afterEach);
 
 async function proxyProcess(appPort: number, args: string[] = []) {
   const proc = await runProxyProcess(['--app-port', String(appPort), '--drain-delay', '0s', ...args]);
-  cleanup.push(() => proc.stop());
+  defer(() => proc.stop());
   return proc;
 }
 
@@ -108,7 +99,7 @@ describe('the proxy process', () => {
     const wss = new WebSocketServer({ server });
     wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo: ${String(data)}`)));
     const port = await listen(server, 0, '127.0.0.1');
-    cleanup.push(() => closeAll(server));
+    defer(() => closeAll(server));
     const proxy = await proxyProcess(port);
 
     const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/ws`);

@@ -172,3 +172,24 @@ export function sampleValue(text: string, name: string, labels: Record<string, s
 export function portOf(server: http.Server): number {
   return (server.address() as AddressInfo).port;
 }
+
+/**
+ * Per-test cleanup: what a test starts through `defer` or `app` is stopped after it, last first.
+ * Call once at the top of a test file.
+ */
+export function cleanupAfterEach(afterEach: (fn: () => Promise<void>) => void) {
+  const stops: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    while (stops.length > 0) await stops.pop()?.();
+  });
+  return {
+    defer(stop: () => Promise<unknown>): void {
+      stops.push(stop);
+    },
+    async app(name: string, handler?: UpstreamHandler): Promise<Upstream> {
+      const upstream = await startUpstream(name, handler);
+      stops.push(() => upstream.close());
+      return upstream;
+    },
+  };
+}
