@@ -88,6 +88,8 @@ export function responseHeaders(
 
 /** Drops the headers a Connection header names: they are hop-by-hop too. */
 function withoutNamed(headers: string[], connection: string): string[] {
+  // The common values name no other header.
+  if (connection === 'keep-alive' || connection === 'close') return headers;
   const named = new Set(
     connection
       .split(',')
