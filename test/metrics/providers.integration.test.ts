@@ -32,7 +32,7 @@ let direct: ReleaseMetrics;
 let fromPrometheus: ReleaseMetrics;
 let windowMs: number;
 
-const scrapedTotal = (r: ReleaseRig) => `sum(sluice_proxy_requests_total{role="primary"})`;
+const SCRAPED_TOTAL = 'sum(sluice_proxy_requests_total{role="primary"})';
 
 beforeAll(async () => {
   release = await startReleaseRig({ primaries: 2, weight: 30, failEvery: FAIL_EVERY, delayMs: DELAY_MS });
@@ -42,7 +42,7 @@ beforeAll(async () => {
   await release.load(WARM_UP);
   let warmTotal = 0;
   await eventually(
-    async () => (warmTotal = (await prometheus.value(scrapedTotal(release))) ?? 0) >= WARM_UP,
+    async () => (warmTotal = (await prometheus.value(SCRAPED_TOTAL)) ?? 0) >= WARM_UP,
     20_000,
     'prometheus to scrape the warm-up',
   );
@@ -55,7 +55,7 @@ beforeAll(async () => {
   sent = await release.load(600, 6);
   const expected = warmTotal + 600;
   await eventually(
-    async () => ((await prometheus.value(scrapedTotal(release))) ?? 0) >= expected,
+    async () => ((await prometheus.value(SCRAPED_TOTAL)) ?? 0) >= expected,
     20_000,
     'prometheus to scrape the load',
   );
