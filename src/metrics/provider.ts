@@ -37,6 +37,8 @@ export interface MetricsProvider {
   readonly name: string;
   /** Throws a MetricsError when the numbers cannot be had. */
   measure(query: MetricsQuery): Promise<ReleaseMetrics>;
+  /** A window opens now (the canary got its route): a provider that keeps its own history takes a baseline. */
+  prepare?(target: ReleaseTarget, at: number): Promise<void>;
 }
 
 export const quantileKey = (quantile: number): string => String(quantile);
