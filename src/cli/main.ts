@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> }> = {
   proxy: {
     summary: 'the sidecar that splits traffic between the local app and the canary, and exports metrics',
+    load: async () => (await import('../../proxy/command.js')).proxyCommand as unknown as Command,
   },
   webhook: { summary: 'the admission webhook that injects the proxy and holds changes as canaries' },
   controller: { summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies' },

@@ -77,7 +77,8 @@ export function createRouteHandler(
   holdMs = ROUTE_HOLD_MS,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   return (req, res) => {
-    const match = ROUTE_PATH.exec((req.url ?? '').split('?', 1)[0] ?? '');
+    const [path = '', query = ''] = (req.url ?? '').split('?', 2);
+    const match = ROUTE_PATH.exec(path);
     if (match === null) return false;
     if (req.method !== 'GET') {
       sendJson(res, 405, { error: 'use GET' });
@@ -99,7 +100,7 @@ export function createRouteHandler(
       answer();
       return true;
     }
-    const wait = store.waitForChange(namespace, deployment, holdMs);
+    const wait = store.waitForChange(namespace, deployment, Math.min(holdMs, requestedHoldMs(query)));
     res.on('close', wait.cancel);
     void wait.changed.then(() => {
       res.off('close', wait.cancel);
@@ -107,6 +108,12 @@ export function createRouteHandler(
     });
     return true;
   };
+}
+
+/** `?wait=S` asks for a shorter hold than the server's, e.g. by a proxy with a short route TTL. */
+function requestedHoldMs(query: string): number {
+  const wait = Number(new URLSearchParams(query).get('wait') ?? NaN);
+  return Number.isFinite(wait) && wait >= 0 ? wait * 1000 : Infinity;
 }
 
 function unquote(value: string | undefined): string | undefined {

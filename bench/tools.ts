@@ -1,0 +1,222 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** What the benchmarks share: free ports, child processes, nginx, wrk and a fixed-rate latency probe. */
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function waitForPort(port: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+export function startChild(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Resident memory of a process now, in MiB. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** CPU seconds (user + system) used so far by a process and its direct children (nginx's workers). */
+export function cpuSeconds(pid: number): number {
+  const own = (p: number): number => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    children = [];
+  }
+  return own(pid) + children.reduce((sum, child) => sum + own(child), 0);
+}
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+export const BODY_100 = 'x'.repeat(99) + '\n';
+
+export interface Nginx {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** One nginx master with one worker, given the http{} block; its files live in a temp dir. */
+export async function startNginx(httpBlock: string, ports: number[]): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-nginx-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  ${httpBlock}
+}
+`,
+  );
+  const child = startChild('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  await Promise.all(ports.map((p) => waitForPort(p)));
+  return {
+    pid: child.pid as number,
+    async stop() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface WrkResult {
+  requests: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+/** wrk with one thread (the proxy needs the other core), `connections` connections, for `seconds`. */
+export async function wrk(
+  url: string,
+  connections: number,
+  seconds: number,
+  onTick?: () => void,
+): Promise<WrkResult> {
+  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const ticker = onTick ? setInterval(onTick, 250) : undefined;
+  await new Promise((resolve) => child.on('exit', resolve));
+  clearInterval(ticker);
+  children.delete(child);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const latency = (pct: string): number => {
+    const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+    if (m === null) return NaN;
+    const value = Number(m[1]);
+    return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
+  };
+  return {
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    requestsPerSecond: rps,
+    p50Ms: latency('50'),
+    p99Ms: latency('99'),
+    errors: Number(errors) + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+  };
+}
+
+export interface ProbeResult {
+  p50Ms: number;
+  p99Ms: number;
+  sent: number;
+}
+
+/**
+ * One keep-alive connection at a fixed rate. Latency is measured from when each request was due, not
+ * when it went out, so a stall counts against every request it delays (what wrk2 does), with µs timing.
+ */
+export async function fixedRateProbe(url: string, perSecond: number, seconds: number): Promise<ProbeResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const interval = 1_000_000_000n / BigInt(perSecond);
+  const total = perSecond * seconds;
+  const latencies: number[] = [];
+  const start = process.hrtime.bigint();
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.get(
+        { host: target.hostname, port: target.port, path: target.pathname, agent },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+    });
+  // A warm-up request opens the connection.
+  await one();
+  for (let i = 0; i < total; i++) {
+    const due = start + BigInt(i) * interval;
+    const now = process.hrtime.bigint();
+    if (due > now) await new Promise((r) => setTimeout(r, Number((due - now) / 1_000_000n)));
+    while (process.hrtime.bigint() < due) {
+      // Spin the last sub-millisecond: timers are too coarse for a 2 ms period.
+    }
+    await one();
+    latencies.push(Number(process.hrtime.bigint() - due) / 1e6);
+  }
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { p50Ms: at(0.5), p99Ms: at(0.99), sent: latencies.length };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;

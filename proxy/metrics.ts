@@ -1,0 +1,95 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Destination } from './router.js';
+
+/**
+ * The proxy's metrics, named as DESIGN.md gives them. Label values are bounded: two destinations, the
+ * status codes an upstream can send, and the standard methods (anything else is `other`).
+ */
+
+export interface ProxyIdentity {
+  namespace: string;
+  deployment: string;
+  role: string;
+  revision: string;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'destination' | 'code' | 'method'>;
+  private readonly duration: Histogram<'destination'>;
+  private readonly fallbacks: Counter;
+  private readonly routeVersion: Gauge<'version'>;
+  private readonly routeWeight: Gauge;
+  private readonly routeStale: Gauge;
+  /** prom-client hashes label sets on every call; the children are looked up once and kept. */
+  private readonly requestChildren = new Map<string, { inc: () => void }>();
+  private readonly durationChildren: Record<Destination, { observe: (seconds: number) => void }>;
+
+  constructor(identity: ProxyIdentity) {
+    const registers = [this.registry];
+    const { namespace, deployment, role, revision } = identity;
+    this.registry.setDefaultLabels({ namespace, deployment, role, revision });
+    this.requests = new Counter({
+      name: 'sluice_proxy_requests_total',
+      help: 'Requests forwarded, by where they went, the status code answered and the method.',
+      labelNames: ['destination', 'code', 'method'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'sluice_proxy_request_duration_seconds',
+      help: 'Time from a request arriving to its response ending, by where it went.',
+      labelNames: ['destination'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: 'sluice_proxy_canary_fallbacks_total',
+      help: 'Requests the canary failed before answering, retried on the local app.',
+      registers,
+    });
+    this.routeVersion = new Gauge({
+      name: 'sluice_proxy_route_version',
+      help: 'The route table in use: 1 for its version.',
+      labelNames: ['version'],
+      registers,
+    });
+    this.routeWeight = new Gauge({
+      name: 'sluice_proxy_route_weight',
+      help: 'The canary weight of the route table in use, in percent.',
+      registers,
+    });
+    this.routeStale = new Gauge({
+      name: 'sluice_proxy_route_stale',
+      help: '1 while the controller has been out of reach longer than the route TTL and all traffic is local.',
+      registers,
+    });
+    this.durationChildren = { local: this.duration.labels('local'), canary: this.duration.labels('canary') };
+  }
+
+  request(destination: Destination, code: number, method: string, seconds: number): void {
+    const m = METHODS.has(method) ? method : 'other';
+    const key = `${destination} ${code} ${m}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.requests.labels(destination, String(code), m);
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+    this.durationChildren[destination].observe(seconds);
+  }
+
+  fallback(): void {
+    this.fallbacks.inc();
+  }
+
+  route(version: string, weight: number, stale: boolean): void {
+    this.routeVersion.reset();
+    this.routeVersion.labels(version).set(1);
+    this.routeWeight.set(weight);
+    this.routeStale.set(stale ? 1 : 0);
+  }
+}

@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import http from 'node:http';
+import type { Logger } from '../src/log.js';
+import { localOnlyTable, routeTableSchema, type RouteTable } from '../src/routes/table.js';
+import { ROUTE_HOLD_MS } from '../src/routes/server.js';
+
+export interface RouteClientOptions {
+  controlUrl: string;
+  namespace: string;
+  deployment: string;
+  /** Without contact this long, the proxy stops trusting its table and sends everything local. */
+  ttlMs: number;
+  logger: Logger;
+  /** Applies a new table; `stale` is true when it is the all-local fallback after the TTL. */
+  apply: (table: RouteTable, stale: boolean) => void;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * The proxy's side of the route protocol: a long-poll loop against the controller. A table that fails
+ * validation is logged and ignored (the previous one stays); while the controller is away the last table
+ * stays in use, until the TTL passes without contact.
+ */
+export class RouteClient {
+  private readonly url: string;
+  private readonly abort = new AbortController();
+  private known: string | undefined;
+  private staleTimer: NodeJS.Timeout | undefined;
+  private stale = false;
+  private failing = false;
+  private loop: Promise<void> | undefined;
+  lastContact: Date | undefined;
+
+  constructor(private readonly options: RouteClientOptions) {
+    const { controlUrl, namespace, deployment } = options;
+    // Held polls count as contact only when they end, so ask for holds well inside the TTL.
+    const waitSeconds = Math.min(ROUTE_HOLD_MS, options.ttlMs / 3) / 1000;
+    this.url = `${controlUrl}/v1/routes/${encodeURIComponent(namespace)}/${encodeURIComponent(deployment)}?wait=${waitSeconds}`;
+  }
+
+  start(): void {
+    this.armStaleTimer();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearTimeout(this.staleTimer);
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { minBackoffMs = 500, maxBackoffMs = 10_000, logger } = this.options;
+    let backoff = minBackoffMs;
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.poll();
+        backoff = minBackoffMs;
+        if (this.failing) logger.info({ url: this.url }, 'routeServerReachable');
+        this.failing = false;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        if (!this.failing) logger.warn({ err, url: this.url }, 'routeServerUnreachable');
+        this.failing = true;
+        const jittered = backoff / 2 + Math.random() * (backoff / 2);
+        await sleep(jittered, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        backoff = Math.min(backoff * 2, maxBackoffMs);
+      }
+    }
+  }
+
+  private async poll(): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (this.known !== undefined) headers['if-none-match'] = `"${this.known}"`;
+    const { status, body: text } = await getText(
+      this.url,
+      headers,
+      ROUTE_HOLD_MS + 15_000,
+      this.abort.signal,
+    );
+    if (status === 304) return this.contact();
+    if (status !== 200) throw new RouteServerError(`route server answered ${status}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    this.contact();
+    const parsed = routeTableSchema.safeParse(body);
+    if (!parsed.success) {
+      // Remember the rejected version so that the next poll waits for a change instead of spinning on it.
+      const version = (body as { version?: unknown } | undefined)?.version;
+      if (typeof version === 'string' && version === this.known) {
+        throw new RouteServerError('route server resent a table that was rejected');
+      }
+      this.known = typeof version === 'string' ? version : this.known;
+      this.options.logger.error(
+        { url: this.url, issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
+        'routeTableRejected',
+      );
+      return;
+    }
+    if (parsed.data.version === this.known)
+      throw new RouteServerError('route server resent the table it had sent');
+    this.known = parsed.data.version;
+    this.options.apply(parsed.data, false);
+  }
+
+  private contact(): void {
+    this.lastContact = new Date();
+    if (this.stale) {
+      this.stale = false;
+      this.options.logger.info('routeContactRestored');
+    }
+    this.armStaleTimer();
+  }
+
+  private armStaleTimer(): void {
+    clearTimeout(this.staleTimer);
+    this.staleTimer = setTimeout(() => this.expire(), this.options.ttlMs);
+    this.staleTimer.unref();
+  }
+
+  private expire(): void {
+    if (this.abort.signal.aborted) return;
+    this.stale = true;
+    // Forget the version so that, once the controller answers again, it sends its table at once.
+    this.known = undefined;
+    this.options.logger.warn(
+      { ttlMs: this.options.ttlMs, lastContact: this.lastContact },
+      'routeStaleAllLocal',
+    );
+    this.options.apply(localOnlyTable(), true);
+  }
+}
+
+export class RouteServerError extends Error {
+  readonly code = 'RouteServer';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RouteServerError';
+  }
+}
+
+/** A small GET with Node's client: one long-poll at a time needs no pool. */
+function getText(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, signal, timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length > MAX_TABLE_BYTES) req.destroy(new RouteServerError('route table larger than 1 MiB'));
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new RouteServerError(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+const MAX_TABLE_BYTES = 1024 * 1024;
