@@ -1,3 +1,4 @@
+import { ANNOTATION_PREFIX, LABELS, MANAGED_ANNOTATIONS } from './annotations.js';
 import {
   PROBE_KINDS,
   type Container,
@@ -19,9 +20,8 @@ export const ADMIN_PORT_NAME = 'sluice-admin';
 export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
 export const APP_PORT_ENV = 'SLUICE_APP_PORT';
 
-export const ROLE_LABEL = 'sluice.dev/role';
-export const INJECTED_ANNOTATION = 'sluice.dev/injected';
-const SLUICE_PREFIX = 'sluice.dev/';
+export const ROLE_LABEL = LABELS.role;
+export const INJECTED_ANNOTATION = MANAGED_ANNOTATIONS.injected;
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 
 /** The scrape annotations added to the template, removed again only when they still point at the proxy. */
@@ -75,7 +75,7 @@ export function removeInjection(template: PodTemplate): PodTemplate {
       const annotations = Object.fromEntries(
         Object.entries(meta.annotations).filter(
           ([key, value]) =>
-            !key.startsWith(SLUICE_PREFIX) && !isOurScrapeAnnotation(key, value, meta.annotations),
+            !key.startsWith(ANNOTATION_PREFIX) && !isOurScrapeAnnotation(key, value, meta.annotations),
         ),
       );
       setOrDrop(meta, 'annotations', annotations);

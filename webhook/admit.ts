@@ -1,4 +1,11 @@
 import type { z } from 'zod';
+import {
+  ANNOTATIONS,
+  LABELS,
+  MANAGED_ANNOTATIONS,
+  parseCanaryAnnotations,
+  type CanaryConfig,
+} from '../src/annotations.js';
 import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
 import { removeInjection } from '../src/injection.js';
 import {
@@ -11,6 +18,7 @@ import {
 import { dataRevision, revision } from '../src/revision.js';
 import {
   CandidateTooLargeDenial,
+  InvalidAnnotationsDenial,
   Denial,
   ForgedPromotionDenial,
   PromotionMismatchDenial,
@@ -20,7 +28,6 @@ import {
 import { injectProxy, type ProxySettings } from './inject.js';
 import { diff } from './patch.js';
 import type { AdmissionRequest, Decision } from './review.js';
-import { readCanaryAnnotations } from './annotations.js';
 
 /**
  * What the webhook answers to one admission request (DESIGN.md, "Held changes" and "Injection"). Pure: no
@@ -35,11 +42,12 @@ export interface AdmitConfig {
   sealKey: SealKey | undefined;
 }
 
-export const STABLE_REVISION = 'sluice.dev/stable-revision';
-export const CANDIDATE_REVISION = 'sluice.dev/candidate-revision';
-export const CANDIDATE = 'sluice.dev/candidate';
-export const PROMOTE = 'sluice.dev/promote';
-export const TRACKED_LABEL = 'sluice.dev/tracked';
+const {
+  stableRevision: STABLE_REVISION,
+  candidateRevision: CANDIDATE_REVISION,
+  candidate: CANDIDATE,
+  promote: PROMOTE,
+} = MANAGED_ANNOTATIONS;
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /** The object in a review is not what its kind says: the review is malformed (HTTP 400), not denied. */
@@ -85,6 +93,23 @@ function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): Objec
   };
 }
 
+/**
+ * The canary configuration of an opted-in Deployment, or undefined when it is not opted in. Only an
+ * opted-in Deployment has its sluice.dev annotations checked; a `sluice.dev/canary` that is neither
+ * `enabled` nor `disabled` is checked too, since its author meant something by it.
+ */
+function readCanary(ref: ObjectRef, annotations: Record<string, string>): CanaryConfig | undefined {
+  const opt = annotations[ANNOTATIONS.canary];
+  if (opt === undefined || opt === 'disabled') return undefined;
+  const parsed = parseCanaryAnnotations(annotations);
+  if (!parsed.ok)
+    throw new InvalidAnnotationsDenial(
+      ref,
+      parsed.errors.map((e) => e.message),
+    );
+  return parsed.config.enabled ? parsed.config : undefined;
+}
+
 /** The held change as the managed annotations carry it. */
 interface Held {
   revision: string;
@@ -109,7 +134,7 @@ function reverted(annotations: Record<string, string>, old: Record<string, strin
 
 /** Sets the managed annotations to what the decision says, whatever the request carried. */
 function setManaged(meta: ObjectMeta, stable: string | undefined, held: Held | undefined): void {
-  const managed = new Set([PROMOTE, CANDIDATE, CANDIDATE_REVISION, STABLE_REVISION]);
+  const managed = new Set<string>([PROMOTE, CANDIDATE, CANDIDATE_REVISION, STABLE_REVISION]);
   const annotations = Object.fromEntries(
     Object.entries(meta.annotations ?? {}).filter(([key]) => !managed.has(key)),
   );
@@ -151,9 +176,9 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   const ref = refOf('Deployment', object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
   const out: Deployment = structuredClone(object);
-  const canary = readCanaryAnnotations(ref, annotations);
+  const canary = readCanary(ref, annotations);
 
-  if (!canary.enabled) {
+  if (canary === undefined) {
     out.spec.template = removeInjection(object.spec.template);
     setManaged(out.metadata, undefined, undefined);
     return { allowed: true, patch: diff(object, out) };
@@ -163,11 +188,11 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   const candidate = revision(template);
   const oldAnnotations = old?.metadata.annotations ?? {};
   const inject = (from: typeof template, rev: string) =>
-    injectProxy(removeInjection(from), { ref, port: canary.port, revision: rev }, config.proxy);
+    injectProxy(removeInjection(from), { ref, port: canary.port ?? undefined, revision: rev }, config.proxy);
 
   let stable: string;
   let held: Held | undefined;
-  if (old === undefined || !readCanaryAnnotations(ref, oldAnnotations).enabled) {
+  if (old === undefined || oldAnnotations[ANNOTATIONS.canary] !== 'enabled') {
     // Opting in admits the template as it comes: there is no stable version to compare it with yet.
     stable = candidate;
     out.spec.template = inject(template, stable);
@@ -196,7 +221,7 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
 function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', config: AdmitConfig): Decision {
   if (request.operation !== 'UPDATE') return ALLOW;
   const object = parse(configObjectSchema, request.object, 'object');
-  if (object.metadata.labels?.[TRACKED_LABEL] !== 'true') return ALLOW;
+  if (object.metadata.labels?.[LABELS.tracked] !== 'true') return ALLOW;
   const old = parse(configObjectSchema, request.oldObject, 'oldObject');
   const ref = refOf(kind, object.metadata, request);
   const annotations = object.metadata.annotations ?? {};

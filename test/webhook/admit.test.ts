@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { admit, MalformedObjectError } from '../../webhook/admit.js';
-import { CandidateTooLargeDenial, SealKeyMissingDenial } from '../../webhook/denials.js';
+import {
+  CandidateTooLargeDenial,
+  InvalidAnnotationsDenial,
+  SealKeyMissingDenial,
+} from '../../webhook/denials.js';
 import { applyPatch, CONFIG, gvk, request } from './support.js';
 
 const deployment = (env: { name: string; value: string }[] = []) => ({
@@ -84,5 +88,38 @@ describe('admission', () => {
     ['null', null],
   ])('calls an object with %s malformed', (_name, object) => {
     expect(() => admit(request({ operation: 'CREATE', object }), CONFIG)).toThrow(MalformedObjectError);
+  });
+});
+
+describe('annotation checks', () => {
+  const bad: Record<string, string> = {
+    'sluice.dev/port': '70000',
+    'sluice.dev/interval': '1s',
+    'sluice.dev/step-weight': '0',
+    'sluice.dev/step-weights': '10,5',
+    'sluice.dev/max-weight': '101',
+    'sluice.dev/threshold': 'x',
+    'sluice.dev/objectives': 'latency<1',
+    'sluice.dev/min-requests': '-1',
+    'sluice.dev/progress-deadline': 'soon',
+    'sluice.dev/match': 'traffic',
+    'sluice.dev/segment': '=x',
+    'sluice.dev/iterations': '0',
+    'sluice.dev/canary-replicas': 'many',
+    'sluice.dev/sticky': 'bad header',
+    'sluice.dev/skip-analysis': 'yes',
+    'sluice.dev/action': 'rollback',
+    'sluice.dev/canry': 'enabled',
+  };
+
+  it.each(Object.entries(bad))('deny %s=%j on an opted-in Deployment, naming it', (key, value) => {
+    const object = deployment();
+    object.metadata.annotations = { ...object.metadata.annotations, [key]: value };
+    const decision = admit(request({ operation: 'CREATE', object }), CONFIG);
+    expect(decision.allowed).toBe(false);
+    if (!decision.allowed) {
+      expect(decision.denial).toBeInstanceOf(InvalidAnnotationsDenial);
+      expect(decision.denial.message).toContain(key);
+    }
   });
 });

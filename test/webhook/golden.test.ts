@@ -2,7 +2,10 @@ import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'no
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { decodeCandidate } from '../../src/candidate.js';
-import { admit, CANDIDATE, PROMOTE } from '../../webhook/admit.js';
+import { MANAGED_ANNOTATIONS } from '../../src/annotations.js';
+import { admit } from '../../webhook/admit.js';
+
+const { candidate: CANDIDATE, promote: PROMOTE } = MANAGED_ANNOTATIONS;
 import type { PatchOperation } from '../../webhook/patch.js';
 import type { AdmissionRequest, Decision } from '../../webhook/review.js';
 import { applyPatch, CONFIG, gvk, request, SEAL_KEY } from './support.js';
