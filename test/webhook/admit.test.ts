@@ -6,23 +6,7 @@ import {
   InvalidAnnotationsDenial,
   SealKeyMissingDenial,
 } from '../../webhook/denials.js';
-import { applyPatch, CONFIG, gvk, request } from './support.js';
-
-const deployment = (env: { name: string; value: string }[] = []) => ({
-  apiVersion: 'apps/v1',
-  kind: 'Deployment',
-  metadata: { name: 'podinfo', namespace: 'shop', annotations: { 'sluice.dev/canary': 'enabled' } },
-  spec: {
-    template: {
-      metadata: { labels: { app: 'podinfo' } },
-      spec: {
-        containers: [
-          { name: 'podinfo', image: 'example/podinfo', env, ports: [{ name: 'http', containerPort: 9898 }] },
-        ],
-      },
-    },
-  },
-});
+import { applyPatch, CONFIG, deployment, gvk, request } from './support.js';
 
 function stored() {
   const object = deployment();

@@ -19,6 +19,23 @@ export const CONFIG: AdmitConfig = Object.freeze({
   sealKey: SEAL_KEY,
 });
 
+/** A small opted-in Deployment, as a user would write it. */
+export const deployment = (env: { name: string; value: string }[] = []) => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'podinfo', namespace: 'shop', annotations: { 'sluice.dev/canary': 'enabled' } },
+  spec: {
+    template: {
+      metadata: { labels: { app: 'podinfo' } },
+      spec: {
+        containers: [
+          { name: 'podinfo', image: 'example/podinfo', env, ports: [{ name: 'http', containerPort: 9898 }] },
+        ],
+      },
+    },
+  },
+});
+
 const GVK: Record<string, AdmissionRequest['kind']> = {
   Deployment: { group: 'apps', version: 'v1', kind: 'Deployment' },
   ConfigMap: { group: '', version: 'v1', kind: 'ConfigMap' },
