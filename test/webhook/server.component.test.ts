@@ -1,17 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { generateCertificates, writeCertDir } from '../../webhook/certs.js';
 import { startWebhook } from '../../webhook/start.js';
-import { review, send, webhookAgent } from './client.js';
+import { review, send, spawnWebhook, webhookAgent, type WebhookProcess } from './client.js';
 import { CONFIG, deployment as sampleDeployment } from './support.js';
-
-const BIN = new URL('../../bin/sluice.js', import.meta.url).pathname;
 
 const deployment = sampleDeployment();
 
@@ -24,45 +20,19 @@ const createRequest = (uid: string, object: unknown = deployment) => ({
 });
 
 describe('sluice webhook --standalone, over real HTTPS', () => {
-  let dir: string;
-  let child: ChildProcess;
+  let webhook: WebhookProcess;
   let port: number;
   let agent: ReturnType<typeof webhookAgent>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sluice-webhook-'));
-    writeFileSync(join(dir, 'seal.key'), 'ab'.repeat(32));
-    child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'webhook',
-        '--port',
-        '0',
-        '--host',
-        '127.0.0.1',
-        '--standalone',
-        '--cert-dir',
-        join(dir, 'certs'),
-        '--seal-key-file',
-        join(dir, 'seal.key'),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } },
-    );
-    port = await new Promise<number>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`webhook exited with ${code}`)));
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === 'listening' && entry.port !== undefined) resolve(entry.port);
-      });
-    });
-    agent = webhookAgent(readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8'));
+    webhook = await spawnWebhook();
+    port = webhook.port;
+    agent = webhookAgent(webhook.ca);
   });
 
   afterAll(() => {
-    agent?.destroy();
-    if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    agent.destroy();
+    webhook.stop();
   });
 
   it('answers a review with a base64 JSON Patch and echoes the uid, trusted through the generated CA', async () => {
@@ -152,8 +122,8 @@ describe('sluice webhook --standalone, over real HTTPS', () => {
 
   it('drains and exits 0 on SIGTERM', async () => {
     agent.destroy();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    const exited = new Promise<number | null>((resolve) => webhook.child.once('exit', resolve));
+    webhook.child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
 });
