@@ -79,10 +79,6 @@ export class DirectProvider implements MetricsProvider {
     }
   }
 
-  async prepare(target: ReleaseTarget, at: number): Promise<void> {
-    await this.scrape(target, at).catch(() => undefined);
-  }
-
   async measure(query: MetricsQuery): Promise<ReleaseMetrics> {
     // Stamped with the query's time, so that the next window, which starts there, finds it as its baseline.
     await this.scrape(query.target, query.at);
