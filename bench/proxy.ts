@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
 import {
   BODY_100,
+  cpuSeconds,
   fixedRateProbe,
   freePort,
   median,
@@ -39,6 +40,7 @@ export interface ProxyBenchResult {
   p99Ms: number;
   addedP99MsAt500: number;
   rssMiB: number;
+  cpuUsPerRequest: { nginx: number; sluice: number };
 }
 
 type Path = 'direct' | 'nginx' | 'sluice';
@@ -139,6 +141,9 @@ export async function benchProxy(
   };
   const load: Record<Path, WrkResult[]> = { direct: [], nginx: [], sluice: [] };
   const probe: Record<Path, ProbeResult[]> = { direct: [], nginx: [], sluice: [] };
+  // CPU per request is steadier than throughput when other work shares the cores.
+  const cpuPerRequest: Record<'nginx' | 'sluice', number[]> = { nginx: [], sluice: [] };
+  const pids = { nginx: splitter.pid, sluice: sluice.pid as number };
   let peakRss = 0;
   try {
     log(
@@ -151,13 +156,18 @@ export async function benchProxy(
         const sample = () => {
           if (path === 'sluice' && sluice.pid !== undefined) peakRss = Math.max(peakRss, rssMiB(sluice.pid));
         };
+        const cpuBefore = path === 'direct' ? 0 : cpuSeconds(pids[path]);
         const result = await wrk(urls[path], options.connections, options.seconds, sample);
         load[path].push(result);
+        if (path !== 'direct')
+          cpuPerRequest[path].push(((cpuSeconds(pids[path]) - cpuBefore) / result.requests) * 1e6);
         const latency = await fixedRateProbe(urls[path], options.probeRate, options.probeSeconds);
         probe[path].push(latency);
         log(
           `  round ${round} ${path.padEnd(6)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} req/s, ` +
-            `p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}; at ${options.probeRate}/s p50 ` +
+            `p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}` +
+            (path === 'direct' ? '' : `, ${(cpuPerRequest[path].at(-1) ?? NaN).toFixed(0)} µs CPU/request`) +
+            `; at ${options.probeRate}/s p50 ` +
             `${latency.p50Ms.toFixed(3)} ms p99 ${latency.p99Ms.toFixed(3)} ms`,
         );
       }
@@ -177,7 +187,8 @@ export async function benchProxy(
       `sluice ${Math.round(rps('sluice'))}; added at ${options.probeRate}/s over direct: ` +
       `nginx p50 +${(p50At500('nginx') - p50At500('direct')).toFixed(3)} ms p99 +${(p99At500('nginx') - p99At500('direct')).toFixed(3)} ms, ` +
       `sluice p50 +${(p50At500('sluice') - p50At500('direct')).toFixed(3)} ms p99 +${(p99At500('sluice') - p99At500('direct')).toFixed(3)} ms; ` +
-      `sluice peak RSS under load ${peakRss.toFixed(1)} MiB`,
+      `sluice peak RSS under load ${peakRss.toFixed(1)} MiB; CPU per request: nginx ` +
+      `${median(cpuPerRequest.nginx).toFixed(0)} µs, sluice ${median(cpuPerRequest.sluice).toFixed(0)} µs`,
   );
   return {
     sluiceVsNginx: round(rps('sluice') / rps('nginx')),
@@ -185,5 +196,9 @@ export async function benchProxy(
     p99Ms: round(median(load.sluice.map((r) => r.p99Ms))),
     addedP99MsAt500: round(p99At500('sluice') - p99At500('direct'), 3),
     rssMiB: round(peakRss, 1),
+    cpuUsPerRequest: {
+      nginx: round(median(cpuPerRequest.nginx), 0),
+      sluice: round(median(cpuPerRequest.sluice), 0),
+    },
   };
 }

@@ -59,9 +59,36 @@ export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
+/** CPU seconds (user + system) used so far by a process and its direct children (nginx's workers). */
+export function cpuSeconds(pid: number): number {
+  const own = (p: number): number => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    children = [];
+  }
+  return own(pid) + children.reduce((sum, child) => sum + own(child), 0);
+}
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
 export const BODY_100 = 'x'.repeat(99) + '\n';
 
 export interface Nginx {
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -86,6 +113,7 @@ http {
   const child = startChild('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
   await Promise.all(ports.map((p) => waitForPort(p)));
   return {
+    pid: child.pid as number,
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
@@ -94,6 +122,7 @@ http {
 }
 
 export interface WrkResult {
+  requests: number;
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -127,6 +156,7 @@ export async function wrk(
     return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
   };
   return {
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
     requestsPerSecond: rps,
     p50Ms: latency('50'),
     p99Ms: latency('99'),

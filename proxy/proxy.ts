@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from './upstream-pool.js';
 import type { Logger } from '../src/log.js';
 import { localOnlyTable, type RouteTable } from '../src/routes/table.js';
 import { closeServer, createAdminServer, listen, sendJson } from '../src/server.js';

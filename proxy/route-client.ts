@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import http from 'node:http';
 import type { Logger } from '../src/log.js';
 import { localOnlyTable, routeTableSchema, type RouteTable } from '../src/routes/table.js';
 import { ROUTE_HOLD_MS } from '../src/routes/server.js';
@@ -73,21 +73,20 @@ export class RouteClient {
   private async poll(): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.known !== undefined) headers['if-none-match'] = `"${this.known}"`;
-    const response = await request(this.url, {
+    const { status, body: text } = await getText(
+      this.url,
       headers,
-      signal: this.abort.signal,
-      headersTimeout: ROUTE_HOLD_MS + 15_000,
-      bodyTimeout: 15_000,
-    });
-    if (response.statusCode === 304) {
-      await response.body.dump();
-      return this.contact();
+      ROUTE_HOLD_MS + 15_000,
+      this.abort.signal,
+    );
+    if (status === 304) return this.contact();
+    if (status !== 200) throw new RouteServerError(`route server answered ${status}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
     }
-    if (response.statusCode !== 200) {
-      await response.body.dump();
-      throw new RouteServerError(`route server answered ${response.statusCode}`);
-    }
-    const body: unknown = await response.body.json().catch(() => undefined);
     this.contact();
     const parsed = routeTableSchema.safeParse(body);
     if (!parsed.success) {
@@ -144,3 +143,28 @@ export class RouteServerError extends Error {
     this.name = 'RouteServerError';
   }
 }
+
+/** A small GET with Node's client: one long-poll at a time needs no pool. */
+function getText(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, signal, timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length > MAX_TABLE_BYTES) req.destroy(new RouteServerError('route table larger than 1 MiB'));
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new RouteServerError(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+const MAX_TABLE_BYTES = 1024 * 1024;

@@ -80,7 +80,8 @@ describe('the proxy process', () => {
       });
 
     // Memory is flat when a transfer four times larger raises the peak by little: the garbage
-    // collector's slack is paid in the first round, buffering would be paid in proportion to size.
+    // collector's slack is paid in the first round, while buffering would add the 75 MiB more per
+    // direction that the second round moves.
     expect(await upload(25 * MiB)).toBe(25 * MiB);
     expect(await download(25 * MiB)).toBe(25 * MiB);
     const afterSmall = proxy.peakRssMiB();
@@ -90,7 +91,7 @@ describe('the proxy process', () => {
     console.log(
       `proxy peak RSS: ${afterSmall.toFixed(1)} MiB after 2 × 25 MiB, ${afterLarge.toFixed(1)} MiB after 2 × 100 MiB`,
     );
-    expect(afterLarge - afterSmall).toBeLessThan(32);
+    expect(afterLarge - afterSmall).toBeLessThan(50);
     expect(afterLarge).toBeLessThan(200);
   });
 

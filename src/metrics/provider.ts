@@ -1,0 +1,42 @@
+/**
+ * What analysis asks of a metrics provider (DESIGN.md, "Analysis"): for one release, over one window, the
+ * request count and each objective's metric, for the canary and for the primary.
+ */
+
+/** One side of a release over a window. Rates are percent; latencies milliseconds; null when no requests. */
+export interface SideMetrics {
+  readonly requests: number;
+  readonly successRate: number | null;
+  readonly errorRate: number | null;
+  readonly meanLatencyMs: number | null;
+  /** Latency quantiles by quantile (`0.95`), each as asked for. */
+  readonly latencyQuantilesMs: Readonly<Record<string, number | null>>;
+}
+
+export interface ReleaseMetrics {
+  readonly canary: SideMetrics;
+  readonly primary: SideMetrics;
+}
+
+/** The Deployment whose proxies measure the release. */
+export interface ReleaseTarget {
+  readonly namespace: string;
+  readonly deployment: string;
+}
+
+export interface MetricsQuery {
+  readonly target: ReleaseTarget;
+  readonly windowMs: number;
+  /** The latency quantiles the objectives name, e.g. [0.95, 0.99]. */
+  readonly quantiles: readonly number[];
+  /** The end of the window, in ms since the epoch. */
+  readonly at: number;
+}
+
+export interface MetricsProvider {
+  readonly name: string;
+  /** Throws a MetricsError when the numbers cannot be had. */
+  measure(query: MetricsQuery): Promise<ReleaseMetrics>;
+}
+
+export const quantileKey = (quantile: number): string => String(quantile);

@@ -1,0 +1,123 @@
+import type { Action } from '../annotations.js';
+import type { HeaderMatch } from '../routes/match.js';
+import type { Check, Measurement } from './check.js';
+
+export const PHASES = [
+  'Initialized',
+  'Progressing',
+  'Paused',
+  'Promoting',
+  'Finalising',
+  'Succeeded',
+  'Failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** The last check with when it ran and at which weight: `status.lastAnalysis`. */
+export interface Analysis extends Check {
+  readonly at: string;
+  readonly weight: number;
+}
+
+/**
+ * A release's state, all of it: the `Canary` object's status. The controller resumes from it after a
+ * restart, so nothing the machine needs lives only in memory. Times are RFC 3339.
+ */
+export interface ReleaseStatus {
+  readonly phase: Phase;
+  readonly canaryWeight: number;
+  /** Failed checks in this release, not reset by a passing check. */
+  readonly failedChecks: number;
+  /** Passing checks in A/B mode. */
+  readonly iterations: number;
+  readonly stableRevision: string | null;
+  readonly candidateRevision: string | null;
+  /** A candidate that was rolled back; it is not started again until `sluice retry`. */
+  readonly failedRevision: string | null;
+  readonly startedAt: string | null;
+  /** When the canary was ready and its route published; checks count from here. */
+  readonly routedAt: string | null;
+  readonly lastCheckAt: string | null;
+  readonly pausedAt: string | null;
+  /** Time spent paused in this release, which the progress deadline does not count. */
+  readonly pausedMs: number;
+  readonly lastAnalysis: Analysis | null;
+  readonly lastTransitionTime: string;
+}
+
+export function initialStatus(now: number): ReleaseStatus {
+  return {
+    phase: 'Initialized',
+    canaryWeight: 0,
+    failedChecks: 0,
+    iterations: 0,
+    stableRevision: null,
+    candidateRevision: null,
+    failedRevision: null,
+    startedAt: null,
+    routedAt: null,
+    lastCheckAt: null,
+    pausedAt: null,
+    pausedMs: 0,
+    lastAnalysis: null,
+    lastTransitionTime: new Date(now).toISOString(),
+  };
+}
+
+/** What the world looked like when this step was taken. */
+export interface Observations {
+  /** `sluice.dev/stable-revision` on the Deployment. */
+  readonly stableRevision: string | null;
+  /** `sluice.dev/candidate-revision`: the held change, if any. */
+  readonly candidateRevision: string | null;
+  /** The canary Deployment runs the candidate and is ready. */
+  readonly canaryReady: boolean;
+  /** The primary has rolled out `stableRevision` and is ready. */
+  readonly primaryReady: boolean;
+  /** The provider's answer for the window that ends now, when the driver asked (see nextCheckAt). */
+  readonly measurement: Measurement | null;
+  /** `sluice.dev/action`, consumed by this step. */
+  readonly action: Action | null;
+}
+
+export interface Route {
+  readonly weight: number;
+  readonly match: readonly HeaderMatch[];
+  readonly segment: readonly HeaderMatch[];
+  readonly sticky: string | null;
+}
+
+export type EventReason =
+  | 'CanaryStarted'
+  | 'CanaryReady'
+  | 'WeightIncreased'
+  | 'CheckPassed'
+  | 'CheckFailed'
+  | 'CheckInconclusive'
+  | 'Paused'
+  | 'Resumed'
+  | 'Promoting'
+  | 'Promoted'
+  | 'RolledBack'
+  | 'CanaryCancelled'
+  | 'ActionIgnored';
+
+/** What the platform (Kubernetes, or the demo's local one) is to carry out, in order. */
+export type ReleaseAction =
+  | { readonly type: 'createCanary'; readonly revision: string }
+  | { readonly type: 'setRoute'; readonly route: Route | null }
+  | { readonly type: 'promote'; readonly revision: string }
+  | { readonly type: 'deleteCanary' }
+  | { readonly type: 'markFailed'; readonly revision: string }
+  | { readonly type: 'clearAction'; readonly action: Action }
+  | {
+      readonly type: 'event';
+      readonly kind: 'Normal' | 'Warning';
+      readonly reason: EventReason;
+      readonly message: string;
+    };
+
+export interface Step {
+  readonly status: ReleaseStatus;
+  readonly actions: readonly ReleaseAction[];
+}

@@ -1,0 +1,466 @@
+import { describe, expect, it } from 'vitest';
+import { type CanaryConfig, parseCanaryAnnotations } from '../../src/annotations.js';
+import type { SideMetrics } from '../../src/metrics/provider.js';
+import type { Measurement } from '../../src/release/check.js';
+import { nextCheckAt, quantilesOf, step } from '../../src/release/machine.js';
+import {
+  initialStatus,
+  type Observations,
+  type ReleaseAction,
+  type ReleaseStatus,
+} from '../../src/release/status.js';
+
+const T0 = Date.parse('2026-11-22T08:00:00Z');
+const MINUTE = 60_000;
+
+const configOf = (annotations: Record<string, string> = {}): CanaryConfig => {
+  const result = parseCanaryAnnotations({ 'sluice.dev/canary': 'enabled', ...annotations });
+  if (!result.ok) throw new Error(result.errors.map((e) => e.message).join('\n'));
+  return result.config;
+};
+
+const side = (over: Partial<SideMetrics> = {}): SideMetrics => ({
+  requests: 100,
+  successRate: 100,
+  errorRate: 0,
+  meanLatencyMs: 20,
+  latencyQuantilesMs: { '0.99': 80, '0.95': 50 },
+  ...over,
+});
+
+const healthy: Measurement = { ok: true, metrics: { canary: side(), primary: side() } };
+const canaryWith = (over: Partial<SideMetrics>): Measurement => ({
+  ok: true,
+  metrics: { canary: side(over), primary: side() },
+});
+
+/**
+ * A release driven tick by tick: a fake clock, a scripted world (revisions, readiness) and the status the
+ * machine returns, as the controller would store it. Each tick records its actions.
+ */
+class Release {
+  now = T0;
+  status: ReleaseStatus = initialStatus(T0);
+  world: Omit<Observations, 'measurement' | 'action'> = {
+    stableRevision: 'aaa',
+    candidateRevision: null,
+    canaryReady: false,
+    primaryReady: true,
+  };
+  actions: readonly ReleaseAction[] = [];
+
+  constructor(public config: CanaryConfig = configOf()) {}
+
+  tick(seen: Partial<Observations> = {}): this {
+    const result = step(
+      this.status,
+      { measurement: null, action: null, ...this.world, ...seen },
+      this.config,
+      this.now,
+    );
+    this.status = result.status;
+    this.actions = result.actions;
+    return this;
+  }
+
+  /** Lets one interval pass and ticks with a measurement, as the controller's timer does. */
+  check(measurement: Measurement = healthy): this {
+    this.now += this.config.intervalMs;
+    return this.tick({ measurement });
+  }
+
+  set(world: Partial<Release['world']>): this {
+    this.world = { ...this.world, ...world };
+    return this;
+  }
+
+  /** A held change whose canary is ready and routed. */
+  started(candidate = 'bbb'): this {
+    this.set({ candidateRevision: candidate }).tick();
+    this.now += 5_000;
+    return this.set({ canaryReady: true }).tick();
+  }
+
+  events(): string[] {
+    return this.actions.flatMap((a) => (a.type === 'event' ? [`${a.reason}: ${a.message}`] : []));
+  }
+
+  reasons(): string[] {
+    return this.actions.flatMap((a) => (a.type === 'event' ? [a.reason] : []));
+  }
+
+  types(): string[] {
+    return this.actions.map((a) => a.type);
+  }
+
+  routeWeight(): number | null | undefined {
+    const route = this.actions.findLast((a) => a.type === 'setRoute');
+    return route === undefined ? undefined : (route.route?.weight ?? null);
+  }
+}
+
+describe('the release state machine', () => {
+  it('does nothing while no change is held', () => {
+    const release = new Release().tick();
+    expect(release.status.phase).toBe('Initialized');
+    expect(release.actions).toEqual([]);
+  });
+
+  it('starts a canary for a held change and routes to it only once it is ready', () => {
+    const release = new Release().set({ candidateRevision: 'bbb' }).tick();
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 0, candidateRevision: 'bbb' });
+    expect(release.actions[0]).toEqual({ type: 'createCanary', revision: 'bbb' });
+    expect(release.events()).toEqual([
+      'CanaryStarted: New revision bbb detected (stable aaa): starting canary analysis',
+    ]);
+
+    release.tick();
+    expect(release.actions).toEqual([]);
+
+    release.set({ canaryReady: true }).tick();
+    expect(release.status.canaryWeight).toBe(10);
+    expect(release.actions).toContainEqual({
+      type: 'setRoute',
+      route: { weight: 10, match: [], segment: [], sticky: null },
+    });
+    expect(release.reasons()).toEqual(['WeightIncreased']);
+  });
+
+  it('steps the weight once per passing check up to the max, then promotes', () => {
+    const release = new Release().started();
+    const weights = [release.status.canaryWeight];
+    for (let i = 0; i < 4; i++) weights.push(release.check().status.canaryWeight);
+    expect(weights).toEqual([10, 20, 30, 40, 50]);
+    expect(release.events()).toEqual([
+      'WeightIncreased: Advance canary weight 50: success rate 100% >= 99%, p99 latency 80ms <= 500ms',
+    ]);
+
+    release.check();
+    expect(release.status).toMatchObject({ phase: 'Promoting', canaryWeight: 50 });
+    expect(release.actions).toContainEqual({ type: 'promote', revision: 'bbb' });
+    expect(release.routeWeight()).toBeUndefined();
+  });
+
+  it('keeps the canary weight while promoting until the primary reports ready at the new revision', () => {
+    const release = new Release().started();
+    for (let i = 0; i < 5; i++) release.check();
+    expect(release.status.phase).toBe('Promoting');
+
+    release.set({ stableRevision: 'bbb', candidateRevision: null, primaryReady: false }).tick();
+    expect(release.status).toMatchObject({ phase: 'Promoting', canaryWeight: 50 });
+    expect(release.actions).toEqual([]);
+
+    release.set({ primaryReady: true }).tick();
+    expect(release.status).toMatchObject({ phase: 'Finalising', canaryWeight: 0 });
+    expect(release.types()).toEqual(['setRoute', 'deleteCanary', 'event']);
+    expect(release.routeWeight()).toBeNull();
+
+    release.now += 1_000;
+    release.tick();
+    expect(release.status.phase).toBe('Succeeded');
+    expect(release.events()).toEqual(['Promoted: Promotion completed: revision bbb is stable (took 5m6s)']);
+  });
+
+  it('does not check before the interval has passed', () => {
+    const release = new Release().started();
+    release.now += 30_000;
+    release.tick({ measurement: healthy });
+    expect(release.status.canaryWeight).toBe(10);
+    expect(release.status.lastAnalysis).toBeNull();
+    expect(nextCheckAt(release.status, release.config)).toBe(T0 + 5_000 + MINUTE);
+  });
+
+  it('steps through explicit step-weights', () => {
+    const release = new Release(configOf({ 'sluice.dev/step-weights': '1,5,25,50' })).started();
+    const weights = [release.status.canaryWeight];
+    for (let i = 0; i < 3; i++) weights.push(release.check().status.canaryWeight);
+    expect(weights).toEqual([1, 5, 25, 50]);
+    expect(release.check().status.phase).toBe('Promoting');
+  });
+
+  it('promotes at max-weight', () => {
+    const release = new Release(configOf({ 'sluice.dev/step-weight': '30', 'sluice.dev/max-weight': '60' }));
+    release.started();
+    expect([release.status.canaryWeight, release.check().status.canaryWeight]).toEqual([30, 60]);
+    expect(release.check().status.phase).toBe('Promoting');
+  });
+
+  it('halts on a failed check and says which objective failed, with the numbers', () => {
+    const release = new Release().started().check(canaryWith({ successRate: 91.23, errorRate: 8.77 }));
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 10, failedChecks: 1 });
+    expect(release.actions).toEqual([
+      {
+        type: 'event',
+        kind: 'Warning',
+        reason: 'CheckFailed',
+        message: 'Halt advancement: success rate 91.2% < 99% (failed checks 1/5)',
+      },
+    ]);
+    expect(release.status.lastAnalysis).toMatchObject({ result: 'failed', weight: 10 });
+  });
+
+  it('fails a check on latency', () => {
+    const release = new Release(configOf({ 'sluice.dev/objectives': 'p95-latency<100ms,mean-latency<1s' }));
+    release.started().check(canaryWith({ latencyQuantilesMs: { '0.95': 812.4 }, meanLatencyMs: 1500 }));
+    expect(release.events()).toEqual([
+      'CheckFailed: Halt advancement: p95 latency 812ms >= 100ms, mean latency 1.5s >= 1s (failed checks 1/5)',
+    ]);
+  });
+
+  it('rolls back when failed checks reach the threshold, counting them across the whole release', () => {
+    const release = new Release(configOf({ 'sluice.dev/threshold': '3' })).started();
+    const bad = canaryWith({ successRate: 80, errorRate: 20 });
+    release.check(bad).check().check(bad);
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 20, failedChecks: 2 });
+
+    release.check(bad);
+    expect(release.status).toMatchObject({
+      phase: 'Failed',
+      canaryWeight: 0,
+      failedChecks: 3,
+      failedRevision: 'bbb',
+    });
+    expect(release.types()).toEqual(['setRoute', 'deleteCanary', 'markFailed', 'event']);
+    expect(release.routeWeight()).toBeNull();
+    expect(release.events()).toEqual([
+      'RolledBack: Rolling back revision bbb: 3 failed checks (threshold 3); last: success rate 80% < 99%',
+    ]);
+  });
+
+  it('counts a provider error as a failed check', () => {
+    const release = new Release().started();
+    release.check({ ok: false, error: { code: 'PrometheusUnreachable', message: 'connect ECONNREFUSED' } });
+    expect(release.status.failedChecks).toBe(1);
+    expect(release.events()).toEqual([
+      'CheckFailed: Halt advancement: metrics unavailable: connect ECONNREFUSED (failed checks 1/5)',
+    ]);
+  });
+
+  it('treats a window with fewer than min-requests as inconclusive: no step, no failure', () => {
+    const release = new Release(configOf({ 'sluice.dev/min-requests': '50' })).started();
+    release.check(canaryWith({ requests: 12, successRate: 50 }));
+    expect(release.status).toMatchObject({ canaryWeight: 10, failedChecks: 0 });
+    expect(release.status.lastAnalysis?.result).toBe('inconclusive');
+    expect(release.events()).toEqual([
+      'CheckInconclusive: Check inconclusive: 12 canary requests, fewer than min-requests 50',
+    ]);
+    expect(release.check().status.canaryWeight).toBe(20);
+  });
+
+  it('rolls back when the progress deadline passes', () => {
+    const release = new Release(configOf({ 'sluice.dev/progress-deadline': '5m' })).started();
+    const inconclusive = canaryWith({ requests: 0 });
+    for (let i = 0; i < 4; i++) release.check(inconclusive);
+    expect(release.status.phase).toBe('Progressing');
+    release.check(inconclusive);
+    expect(release.status.phase).toBe('Failed');
+    expect(release.events()).toEqual([
+      'RolledBack: Rolling back revision bbb: progress deadline 5m exceeded',
+    ]);
+  });
+
+  it('rolls back a canary that never becomes ready, at the deadline', () => {
+    const release = new Release(configOf({ 'sluice.dev/progress-deadline': '2m' }));
+    release.set({ candidateRevision: 'bbb' }).tick();
+    release.now += 2 * MINUTE + 1;
+    expect(release.tick().status.phase).toBe('Failed');
+  });
+
+  it('promotes without a canary when skip-analysis is set', () => {
+    const release = new Release(configOf({ 'sluice.dev/skip-analysis': 'true' }));
+    release.set({ candidateRevision: 'bbb' }).tick();
+    expect(release.status.phase).toBe('Promoting');
+    expect(release.types()).toEqual(['promote', 'event']);
+    release.set({ stableRevision: 'bbb', candidateRevision: null }).tick().tick();
+    expect(release.status.phase).toBe('Succeeded');
+  });
+
+  it('promotes a running release when skip-analysis is set during it', () => {
+    const release = new Release().started();
+    release.config = configOf({ 'sluice.dev/skip-analysis': 'true' });
+    release.tick();
+    expect(release.status).toMatchObject({ phase: 'Promoting', canaryWeight: 10 });
+  });
+
+  it('in A/B mode keeps the weight at 0, routes only matches and promotes after the iterations', () => {
+    const release = new Release(
+      configOf({ 'sluice.dev/iterations': '3', 'sluice.dev/match': 'traffic=test' }),
+    ).started();
+    expect(release.actions[0]).toEqual({
+      type: 'setRoute',
+      route: { weight: 0, match: [{ header: 'traffic', exact: 'test' }], segment: [], sticky: null },
+    });
+    expect(release.reasons()).toEqual(['CanaryReady']);
+
+    release.check().check(canaryWith({ requests: 2 }));
+    expect(release.status).toMatchObject({ canaryWeight: 0, iterations: 1 });
+    release.check();
+    expect(release.events()).toEqual([
+      'CheckPassed: Advance canary iteration 2/3: success rate 100% >= 99%, p99 latency 80ms <= 500ms',
+    ]);
+    release.check();
+    expect(release.status.phase).toBe('Promoting');
+  });
+
+  it('puts segment and sticky key in every route it publishes', () => {
+    const config = configOf({ 'sluice.dev/segment': 'country=wakanda', 'sluice.dev/sticky': 'x-user' });
+    const release = new Release(config).started().check();
+    expect(release.actions).toContainEqual({
+      type: 'setRoute',
+      route: { weight: 20, match: [], segment: [{ header: 'country', exact: 'wakanda' }], sticky: 'x-user' },
+    });
+  });
+
+  it('restarts the release for a new candidate, resetting weight and failed checks', () => {
+    const release = new Release()
+      .started()
+      .check(canaryWith({ successRate: 50 }))
+      .check();
+    expect(release.status).toMatchObject({ canaryWeight: 20, failedChecks: 1 });
+
+    release.set({ candidateRevision: 'ccc', canaryReady: false }).tick();
+    expect(release.status).toMatchObject({
+      phase: 'Progressing',
+      candidateRevision: 'ccc',
+      canaryWeight: 0,
+      failedChecks: 0,
+    });
+    expect(release.types()).toEqual(['setRoute', 'createCanary', 'event']);
+    expect(release.routeWeight()).toBeNull();
+    expect(release.events()).toEqual([
+      'CanaryStarted: New revision ccc replaces bbb: starting canary analysis',
+    ]);
+  });
+
+  it('cancels the release when the Deployment is changed back to the stable revision', () => {
+    const release = new Release().started();
+    release.set({ candidateRevision: null }).tick();
+    expect(release.status).toMatchObject({ phase: 'Initialized', canaryWeight: 0, candidateRevision: null });
+    expect(release.types()).toEqual(['setRoute', 'deleteCanary', 'event']);
+    expect(release.reasons()).toEqual(['CanaryCancelled']);
+  });
+
+  it('cancels the release when the Deployment opts out', () => {
+    const release = new Release().started();
+    release.config = configOf({ 'sluice.dev/canary': 'disabled' });
+    expect(release.tick().status.phase).toBe('Initialized');
+  });
+
+  it('does not start a rolled-back candidate again when it is re-applied, but starts a new one', () => {
+    const release = new Release(configOf({ 'sluice.dev/threshold': '1' })).started();
+    release.check(canaryWith({ successRate: 10 }));
+    expect(release.status.phase).toBe('Failed');
+    release.now += MINUTE;
+    expect(release.tick().actions).toEqual([]);
+    expect(release.status.phase).toBe('Failed');
+
+    release.set({ candidateRevision: 'ccc', canaryReady: false }).tick();
+    expect(release.status).toMatchObject({
+      phase: 'Progressing',
+      candidateRevision: 'ccc',
+      failedRevision: null,
+    });
+  });
+
+  it('starts a rolled-back candidate again on retry', () => {
+    const release = new Release(configOf({ 'sluice.dev/threshold': '1' })).started();
+    release.check(canaryWith({ successRate: 10 }));
+    release.tick({ action: 'retry' });
+    expect(release.status).toMatchObject({ phase: 'Progressing', candidateRevision: 'bbb', failedChecks: 0 });
+    expect(release.types()).toEqual(['clearAction', 'createCanary', 'event']);
+  });
+
+  it('promotes a rolled-back candidate on promote', () => {
+    const release = new Release(configOf({ 'sluice.dev/threshold': '1' })).started();
+    release.check(canaryWith({ successRate: 10 }));
+    release.tick({ action: 'promote' });
+    expect(release.status.phase).toBe('Promoting');
+    expect(release.actions).toContainEqual({ type: 'promote', revision: 'bbb' });
+  });
+
+  it('promotes at once on promote during analysis', () => {
+    const release = new Release().started().tick({ action: 'promote' });
+    expect(release.status).toMatchObject({ phase: 'Promoting', canaryWeight: 10 });
+    expect(release.types()).toEqual(['clearAction', 'promote', 'event']);
+  });
+
+  it('rolls back on abort', () => {
+    const release = new Release().started().check().tick({ action: 'abort' });
+    expect(release.status).toMatchObject({ phase: 'Failed', canaryWeight: 0 });
+    expect(release.events()).toEqual(['RolledBack: Rolling back revision bbb: aborted by sluice abort']);
+  });
+
+  it('holds weight and checks while paused, without counting the pause against the deadline', () => {
+    const release = new Release(configOf({ 'sluice.dev/progress-deadline': '10m' })).started().check();
+    release.tick({ action: 'pause' });
+    expect(release.status).toMatchObject({ phase: 'Paused', canaryWeight: 20 });
+    expect(release.reasons()).toEqual(['Paused']);
+
+    for (let i = 0; i < 20; i++) release.check();
+    expect(release.status).toMatchObject({ phase: 'Paused', canaryWeight: 20 });
+
+    release.tick({ action: 'resume' });
+    expect(release.status.phase).toBe('Progressing');
+    expect(release.reasons()).toEqual(['Resumed']);
+    expect(release.check().status.canaryWeight).toBe(30);
+  });
+
+  it('consumes every action and explains one it cannot apply', () => {
+    const release = new Release().tick({ action: 'abort' });
+    expect(release.actions).toEqual([
+      { type: 'clearAction', action: 'abort' },
+      {
+        type: 'event',
+        kind: 'Warning',
+        reason: 'ActionIgnored',
+        message: 'sluice.dev/action abort ignored: there is no held change to abort',
+      },
+    ]);
+    release.started().tick({ action: 'resume' });
+    expect(release.reasons()).toEqual(['ActionIgnored']);
+  });
+
+  it('ignores abort once the promotion is written', () => {
+    const release = new Release().started().tick({ action: 'promote' }).tick({ action: 'abort' });
+    expect(release.status.phase).toBe('Promoting');
+    expect(release.reasons()).toEqual(['ActionIgnored']);
+  });
+
+  it('starts the next release after a success', () => {
+    const release = new Release(configOf({ 'sluice.dev/skip-analysis': 'true' }));
+    release.set({ candidateRevision: 'bbb' }).tick();
+    release.set({ stableRevision: 'bbb', candidateRevision: null }).tick().tick();
+    release.config = configOf();
+    release.set({ candidateRevision: 'ccc', canaryReady: false }).tick();
+    expect(release.status).toMatchObject({
+      phase: 'Progressing',
+      candidateRevision: 'ccc',
+      stableRevision: 'bbb',
+    });
+  });
+
+  it('resumes from a stored status as if it had never stopped', () => {
+    const release = new Release()
+      .started()
+      .check()
+      .check(canaryWith({ successRate: 1 }));
+    const stored = JSON.parse(JSON.stringify(release.status)) as ReleaseStatus;
+    const resumed = new Release();
+    Object.assign(resumed, { status: stored, now: release.now, world: release.world });
+    expect(resumed.check().status).toEqual(release.check().status);
+    expect(resumed.actions).toEqual(release.actions);
+  });
+
+  it('records when each phase began', () => {
+    const release = new Release().started();
+    expect(release.status.lastTransitionTime).toBe(new Date(T0).toISOString());
+    release.check().check().check().check().check();
+    expect(release.status.lastTransitionTime).toBe(new Date(release.now).toISOString());
+  });
+
+  it('asks the provider for the quantiles the objectives name', () => {
+    expect(
+      quantilesOf(configOf({ 'sluice.dev/objectives': 'p50-latency<1s,success-rate>90,p99.9-latency<2s' })),
+    ).toEqual([0.5, 0.999]);
+  });
+});
