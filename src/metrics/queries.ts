@@ -1,0 +1,43 @@
+/**
+ * Every PromQL query sluice sends, in one place (and in the README). Both sides of a release are read from
+ * the primaries' proxies: the canary's numbers as `destination="canary"`, so that a canary that cannot be
+ * reached counts against it, and the primary's as `destination="local"`.
+ */
+
+export type Side = 'canary' | 'primary';
+
+export interface QueryScope {
+  readonly namespace: string;
+  readonly deployment: string;
+  readonly side: Side;
+  readonly windowMs: number;
+}
+
+const quote = (value: string): string => JSON.stringify(value);
+
+function selector({ namespace, deployment, side }: QueryScope, extra = ''): string {
+  const destination = side === 'canary' ? 'canary' : 'local';
+  return (
+    `{namespace=${quote(namespace)},deployment=${quote(deployment)},role="primary",` +
+    `destination="${destination}"${extra}}`
+  );
+}
+
+/** A range in whole seconds, at least one, as PromQL writes it. */
+export const range = (windowMs: number): string => `${Math.max(1, Math.round(windowMs / 1000))}s`;
+
+export const queries = {
+  requests: (s: QueryScope) =>
+    `sum(increase(sluice_proxy_requests_total${selector(s)}[${range(s.windowMs)}]))`,
+
+  errors: (s: QueryScope) =>
+    `sum(increase(sluice_proxy_requests_total${selector(s, ',code=~"5.."')}[${range(s.windowMs)}]))`,
+
+  meanLatencySeconds: (s: QueryScope) =>
+    `sum(increase(sluice_proxy_request_duration_seconds_sum${selector(s)}[${range(s.windowMs)}])) / ` +
+    `sum(increase(sluice_proxy_request_duration_seconds_count${selector(s)}[${range(s.windowMs)}]))`,
+
+  latencyQuantileSeconds: (s: QueryScope, quantile: number) =>
+    `histogram_quantile(${quantile}, sum by (le) ` +
+    `(increase(sluice_proxy_request_duration_seconds_bucket${selector(s)}[${range(s.windowMs)}])))`,
+};
