@@ -9,7 +9,10 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
   },
   webhook: { summary: 'the admission webhook that injects the proxy and holds changes as canaries' },
   controller: { summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies' },
-  demo: { summary: 'a whole release on this machine, no cluster needed' },
+  demo: {
+    summary: 'a whole release on this machine, no cluster needed',
+    load: async () => (await import('../demo/command.js')).demoCommand as unknown as Command,
+  },
   status: { summary: 'show the releases (like kubectl get canaries, with the last check)' },
   promote: { summary: 'promote the running canary now' },
   abort: { summary: 'roll the running canary back now' },
