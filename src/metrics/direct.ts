@@ -45,9 +45,8 @@ export class DirectProvider implements MetricsProvider {
   }
 
   /** Takes one scrape of every proxy of the target; throws when none answered. */
-  async scrape(target: ReleaseTarget): Promise<void> {
+  async scrape(target: ReleaseTarget, at = this.now()): Promise<void> {
     const urls = await this.options.discover(target);
-    const at = this.now();
     const key = `${target.namespace}/${target.deployment}`;
     const tracked = this.targets.get(key) ?? { firstScrape: at, proxies: new Map<string, Proxy>() };
     this.targets.set(key, tracked);
@@ -81,11 +80,12 @@ export class DirectProvider implements MetricsProvider {
   }
 
   async measure(query: MetricsQuery): Promise<ReleaseMetrics> {
-    await this.scrape(query.target);
+    // Stamped with the query's time, so that the next window, which starts there, finds it as its baseline.
+    await this.scrape(query.target, query.at);
     const tracked = this.targets.get(`${query.target.namespace}/${query.target.deployment}`);
     const from = query.at - query.windowMs;
     const increases = [...(tracked?.proxies.values() ?? [])].flatMap((proxy) =>
-      increaseOver(proxy.scrapes, from, Math.max(query.at, this.now()), proxy.lateArrival),
+      increaseOver(proxy.scrapes, from, query.at, proxy.lateArrival),
     );
     const side = selectors(query.target.namespace, query.target.deployment);
     return {

@@ -37,6 +37,11 @@ export interface MetricsProvider {
   readonly name: string;
   /** Throws a MetricsError when the numbers cannot be had. */
   measure(query: MetricsQuery): Promise<ReleaseMetrics>;
+  /**
+   * For a provider that keeps its own history (direct): takes a sample now, e.g. when the canary gets its
+   * route, so that the first window has a baseline.
+   */
+  scrape?(target: ReleaseTarget, at?: number): Promise<void>;
 }
 
 export const quantileKey = (quantile: number): string => String(quantile);

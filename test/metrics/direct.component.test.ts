@@ -67,6 +67,18 @@ describe('the direct provider', () => {
     expect(metrics.canary.requests).toBe(second.canary);
   });
 
+  it("starts each check's window at the scrape the previous check took", async () => {
+    const release = await rig();
+    const provider = new DirectProvider({ discover: () => release.metricsUrls() });
+    const t0 = Date.now();
+    await provider.scrape(target, t0);
+    const first = await release.load(60);
+    const one = await provider.measure({ target, windowMs: 60_000, quantiles: [], at: t0 + 60_000 });
+    const second = await release.load(60);
+    const two = await provider.measure({ target, windowMs: 60_000, quantiles: [], at: t0 + 120_000 });
+    expect([one.primary.requests, two.primary.requests]).toEqual([first.primary, second.primary]);
+  });
+
   it('is unreachable when no proxy answers', async () => {
     const provider = new DirectProvider({ discover: () => ['http://127.0.0.1:1/metrics'], timeoutMs: 1_000 });
     await expect(

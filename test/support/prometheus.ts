@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+
+export const PROMETHEUS_BIN = process.env['PROMETHEUS_BIN'] ?? 'prometheus';
+
+export interface RunningPrometheus {
+  url: string;
+  /** The raw value of an instant query, for waiting on scrapes. */
+  value(promql: string): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+/** A port the system says is free now; Prometheus cannot report the one it got for :0. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts a real Prometheus scraping `targets` (host:port) every second, with a config in a temp dir. */
+export async function startPrometheus(targets: readonly string[]): Promise<RunningPrometheus> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-prometheus-'));
+  const config = [
+    'global:',
+    '  scrape_interval: 1s',
+    '  evaluation_interval: 1s',
+    'scrape_configs:',
+    '  - job_name: sluice-proxies',
+    '    static_configs:',
+    `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+  ].join('\n');
+  await writeFile(path.join(dir, 'prometheus.yml'), config);
+  const port = await freePort();
+  const child = spawn(
+    PROMETHEUS_BIN,
+    [
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+    const ready = await request(`${url}/-/ready`)
+      .then(async (res) => (await res.body.text(), res.statusCode === 200))
+      .catch(() => false);
+    if (ready) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`prometheus not ready within 30 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  return {
+    url,
+    stop,
+    async value(promql) {
+      const res = await request(`${url}/api/v1/query?${new URLSearchParams({ query: promql }).toString()}`);
+      const json = (await res.body.json()) as { data?: { result?: { value: [number, string] }[] } };
+      const first = json.data?.result?.[0];
+      return first === undefined ? undefined : Number(first.value[1]);
+    },
+  };
+}
