@@ -13,17 +13,11 @@ import { initialStatus, type ReleaseAction, type ReleaseStatus, type Step } from
  * (local platform, run until the release is over).
  */
 
-/**
- * A provider that keeps its own history (direct) wants a sample where a window will start: when a route
- * is published or changed.
- */
-export type WindowedProvider = MetricsProvider & { scrape?(target: ReleaseTarget): Promise<void> };
-
 export interface RunnerOptions {
   target: ReleaseTarget;
   config: CanaryConfig;
   platform: Platform;
-  provider: WindowedProvider;
+  provider: MetricsProvider;
   logger: Logger;
   /** Resumes from a recorded status; a fresh release starts Initialized. */
   status?: ReleaseStatus;
@@ -74,7 +68,8 @@ export class ReleaseRunner {
       provider.scrape !== undefined &&
       next.actions.some((a) => a.type === 'setRoute' && a.route !== null)
     ) {
-      await provider.scrape(target).catch((err: unknown) => {
+      // Stamped with the step's time, where the next check's window starts (nextCheckAt).
+      await provider.scrape(target, at).catch((err: unknown) => {
         logger.warn({ err, ...target }, 'windowStartScrapeFailed');
       });
     }

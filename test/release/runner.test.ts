@@ -70,7 +70,7 @@ class MemoryPlatform implements Platform {
 class ScriptedProvider {
   readonly name = 'scripted';
   readonly queries: MetricsQuery[] = [];
-  readonly scrapes: ReleaseTarget[] = [];
+  readonly scrapes: { target: ReleaseTarget; at: number | undefined }[] = [];
   constructor(private readonly answers: (ReleaseMetrics | Error)[]) {}
 
   measure(query: MetricsQuery): Promise<ReleaseMetrics> {
@@ -79,8 +79,8 @@ class ScriptedProvider {
     return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
   }
 
-  scrape(target: ReleaseTarget): Promise<void> {
-    this.scrapes.push(target);
+  scrape(target: ReleaseTarget, at?: number): Promise<void> {
+    this.scrapes.push({ target, at });
     return Promise.resolve();
   }
 }
@@ -113,9 +113,10 @@ describe('the release runner', () => {
     expect((await runner.tick()).status.phase).toBe('Progressing');
     expect(platform.applied).toEqual(['createCanary', 'event']);
 
+    advance(1_000);
     await runner.tick();
     expect(platform.weight).toBe(10);
-    expect(provider.scrapes).toEqual([target]);
+    expect(provider.scrapes).toEqual([{ target, at: Date.parse(runner.status.routedAt ?? '') }]);
 
     advance(5_000);
     await runner.tick();
