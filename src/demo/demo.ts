@@ -137,6 +137,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       `Analysis every ${formatLatency(config.intervalMs)}, weights ${config.weights.join(', ')}, ` +
         `threshold ${config.threshold}, objectives ${config.objectives.map(describeObjective).join(', ')}`,
     );
+    if (provider.name !== 'direct') {
+      // The proxies listen on free ports chosen now: whoever runs that Prometheus must add them.
+      const targets = cluster.primaries.map((pod) => pod.adminUrl.replace('http://', ''));
+      print(`Metrics from ${provider.name}: it must scrape ${targets.join(', ')} (path /metrics)`);
+    }
 
     const runner = new ReleaseRunner({
       target: { namespace, deployment },

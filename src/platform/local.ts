@@ -85,9 +85,7 @@ export class LocalPlatform implements Platform {
       stableRevision: this.stableRevision,
       candidateRevision: this.candidateRevision,
       canaryReady:
-        canary !== null &&
-        this.canaryRevision === this.candidateRevision &&
-        canary.app.behaviour().version === this.behaviourOf(this.canaryRevision ?? '').version,
+        canary !== null && this.canaryRevision !== null && this.canaryRevision === this.candidateRevision,
       primaryReady:
         this.rollingOut === null && cluster.primariesServe(this.behaviourOf(this.stableRevision).version),
       action: this.pendingAction,
