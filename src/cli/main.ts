@@ -7,7 +7,10 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
     summary: 'the sidecar that splits traffic between the local app and the canary, and exports metrics',
     load: async () => (await import('../../proxy/command.js')).proxyCommand as unknown as Command,
   },
-  webhook: { summary: 'the admission webhook that injects the proxy and holds changes as canaries' },
+  webhook: {
+    summary: 'the admission webhook that injects the proxy and holds changes as canaries',
+    load: async () => (await import('../../webhook/command.js')).webhookCommand as unknown as Command,
+  },
   controller: { summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies' },
   demo: {
     summary: 'a whole release on this machine, no cluster needed',

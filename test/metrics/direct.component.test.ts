@@ -79,6 +79,18 @@ describe('the direct provider', () => {
     expect([one.primary.requests, two.primary.requests]).toEqual([first.primary, second.primary]);
   });
 
+  it('measures from the proxies that answer when one does not', async () => {
+    const release = await rig();
+    const urls = () => [...release.metricsUrls(), 'http://127.0.0.1:1/metrics'];
+    const provider = new DirectProvider({ discover: urls, timeoutMs: 1_000 });
+    const start = Date.now();
+    await provider.scrape(target, start);
+    const sent = await release.load(100);
+    const at = Date.now();
+    const metrics = await provider.measure({ target, windowMs: at - start, quantiles: [], at });
+    expect(metrics.canary.requests).toBe(sent.canary);
+  });
+
   it('is unreachable when no proxy answers', async () => {
     const provider = new DirectProvider({ discover: () => ['http://127.0.0.1:1/metrics'], timeoutMs: 1_000 });
     await expect(

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirectProvider } from '../../src/metrics/direct.js';
-import { BadQueryError, ProviderUnreachableError } from '../../src/metrics/errors.js';
+import { BadQueryError, NoValuesError, ProviderUnreachableError } from '../../src/metrics/errors.js';
 import { PrometheusProvider } from '../../src/metrics/prometheus.js';
 import type { ReleaseMetrics } from '../../src/metrics/provider.js';
-import { eventually } from '../support/servers.js';
+import { eventually, startUpstream, type Upstream } from '../support/servers.js';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { type ReleaseRig, type Tally, startReleaseRig } from '../support/release.js';
 
@@ -31,12 +31,34 @@ let sent: Tally;
 let direct: ReleaseMetrics;
 let fromPrometheus: ReleaseMetrics;
 let windowMs: number;
+let countersOnly: Upstream;
+
+/**
+ * A target with request counters and no latency histogram, as a proxy built without one would be: its
+ * requests are counted but a latency objective has nothing to read.
+ */
+function startCountersOnlyTarget(): Promise<Upstream> {
+  let scrapes = 0;
+  return startUpstream('counters-only', (req, res) => {
+    req.resume();
+    scrapes++;
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(
+      'sluice_proxy_requests_total{namespace="shop",deployment="bare",role="primary",' +
+        `destination="canary",code="200",method="GET"} ${scrapes * 10}\n`,
+    );
+  });
+}
 
 const SCRAPED_TOTAL = 'sum(sluice_proxy_requests_total{role="primary"})';
 
 beforeAll(async () => {
   release = await startReleaseRig({ primaries: 2, weight: 30, failEvery: FAIL_EVERY, delayMs: DELAY_MS });
-  prometheus = await startPrometheus(release.metricsUrls().map((u) => new URL(u).host));
+  countersOnly = await startCountersOnlyTarget();
+  prometheus = await startPrometheus([
+    ...release.metricsUrls().map((u) => new URL(u).host),
+    `127.0.0.1:${countersOnly.port}`,
+  ]);
   const directProvider = new DirectProvider({ discover: () => release.metricsUrls() });
 
   await release.load(WARM_UP);
@@ -69,6 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prometheus?.stop();
+  await countersOnly?.close();
   await release?.close();
 });
 
@@ -125,6 +148,18 @@ describe('the metrics providers against real proxies and a real Prometheus', () 
     await expect(gone.measure({ target, windowMs: 60_000, quantiles: [], at: Date.now() })).rejects.toThrow(
       ProviderUnreachableError,
     );
+  });
+
+  it('Prometheus names missing latency series when there were requests', async () => {
+    const provider = new PrometheusProvider({ url: prometheus.url });
+    await expect(
+      provider.measure({
+        target: { namespace: 'shop', deployment: 'bare' },
+        windowMs: 60_000,
+        quantiles: [0.99],
+        at: Date.now(),
+      }),
+    ).rejects.toThrow(NoValuesError);
   });
 
   it('Prometheus reports no requests, not an error, for a release without traffic', async () => {

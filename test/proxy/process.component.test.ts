@@ -127,7 +127,7 @@ describe('the proxy process', () => {
     });
     const proxy: SluiceProcess & { port: number } = await proxyProcess(upstream.port, [
       '--drain-delay',
-      '1s',
+      '2s',
     ]);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     const outcomes = { ok: 0, other: [] as string[], notSent: 0 };

@@ -1,0 +1,115 @@
+import { ANNOTATION_PREFIX, LABELS, MANAGED_ANNOTATIONS } from './annotations.js';
+import {
+  PROBE_KINDS,
+  type Container,
+  type ObjectMeta,
+  type PodTemplate,
+  type Probe,
+} from './pod-template.js';
+
+/**
+ * How the proxy sits in a pod template (DESIGN.md, "Injection"), and how to take it out again. Taking it out
+ * is half of normalisation: a template with the proxy and the same template without it are one revision.
+ */
+
+export const PROXY_CONTAINER = 'sluice-proxy';
+export const PROXY_LISTEN_PORT = 15080;
+export const PROXY_ADMIN_PORT = 15090;
+export const ADMIN_PORT_NAME = 'sluice-admin';
+/** The proxy's port name when the app's port has no name to take over. */
+export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
+export const APP_PORT_ENV = 'SLUICE_APP_PORT';
+
+export const ROLE_LABEL = LABELS.role;
+export const INJECTED_ANNOTATION = MANAGED_ANNOTATIONS.injected;
+const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+
+/** The scrape annotations added to the template, removed again only when they still point at the proxy. */
+export const SCRAPE_ANNOTATIONS: Readonly<Record<string, string>> = {
+  'prometheus.io/scrape': 'true',
+  'prometheus.io/port': String(PROXY_ADMIN_PORT),
+  'prometheus.io/path': '/metrics',
+};
+
+const MAX_PORT_NAME = 15;
+const APP_SUFFIX = '-app';
+
+/** The name the app's port gets when the proxy takes over its name: `http` → `http-app`, at most 15 chars. */
+export function appPortName(name: string): string {
+  return name.slice(0, MAX_PORT_NAME - APP_SUFFIX.length) + APP_SUFFIX;
+}
+
+export function isInjected(template: PodTemplate): boolean {
+  return template.spec.containers.some((c) => c.name === PROXY_CONTAINER);
+}
+
+/**
+ * The template as the user wrote it: no proxy container, the app's port and probes under their own name
+ * again, without the annotations and label sluice adds, and without `kubectl rollout restart`'s stamp.
+ * Pure: returns a new template, the argument is not changed.
+ */
+export function normaliseTemplate(template: PodTemplate): PodTemplate {
+  const out = removeInjection(template);
+  const annotations = out.metadata?.annotations;
+  if (out.metadata !== undefined && annotations?.[RESTARTED_AT] !== undefined) {
+    const { [RESTARTED_AT]: _restartedAt, ...rest } = annotations;
+    setOrDrop(out.metadata, 'annotations', rest);
+  }
+  return out;
+}
+
+/** The template without what injection added, and nothing else taken away. Pure. */
+export function removeInjection(template: PodTemplate): PodTemplate {
+  const out = structuredClone(template);
+  const proxy = out.spec.containers.find((c) => c.name === PROXY_CONTAINER);
+  if (proxy !== undefined) {
+    out.spec.containers = out.spec.containers.filter((c) => c !== proxy);
+    const taken = proxy.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
+    if (taken !== undefined && taken !== UNNAMED_PROXY_PORT_NAME) {
+      for (const container of out.spec.containers) renamePort(container, appPortName(taken), taken);
+    }
+  }
+  const meta = out.metadata;
+  if (meta !== undefined) {
+    if (meta.annotations !== undefined) {
+      const annotations = Object.fromEntries(
+        Object.entries(meta.annotations).filter(
+          ([key, value]) =>
+            !key.startsWith(ANNOTATION_PREFIX) && !isOurScrapeAnnotation(key, value, meta.annotations),
+        ),
+      );
+      setOrDrop(meta, 'annotations', annotations);
+    }
+    if (meta.labels !== undefined) {
+      const { [ROLE_LABEL]: _role, ...labels } = meta.labels;
+      setOrDrop(meta, 'labels', labels);
+    }
+  }
+  return out;
+}
+
+function isOurScrapeAnnotation(key: string, value: string, all: Record<string, string> | undefined): boolean {
+  return (
+    SCRAPE_ANNOTATIONS[key] === value &&
+    all?.['prometheus.io/port'] === SCRAPE_ANNOTATIONS['prometheus.io/port']
+  );
+}
+
+function setOrDrop(meta: ObjectMeta, key: 'annotations' | 'labels', value: Record<string, string>): void {
+  const empty = Object.keys(value).length === 0;
+  if (key === 'annotations') {
+    if (empty) delete meta.annotations;
+    else meta.annotations = value;
+  } else if (empty) delete meta.labels;
+  else meta.labels = value;
+}
+
+/** Renames a container's port, and the probes of that container that refer to it by name. */
+export function renamePort(container: Container, from: string, to: string): void {
+  for (const port of container.ports ?? []) if (port.name === from) port.name = to;
+  for (const kind of PROBE_KINDS) {
+    const probe: Probe | undefined = container[kind];
+    if (probe?.httpGet?.port === from) probe.httpGet.port = to;
+    if (probe?.tcpSocket?.port === from) probe.tcpSocket.port = to;
+  }
+}

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { normaliseTemplate } from './injection.js';
+import type { PodTemplate } from './pod-template.js';
+
+/**
+ * Revisions (DESIGN.md, "Revisions"): the first 10 hex characters of sha256 over canonical JSON of the
+ * normalised pod template and the data of the tracked ConfigMaps and Secrets. The webhook and the controller
+ * both call this, so that they name a version alike.
+ */
+
+export const REVISION_LENGTH = 10;
+
+export interface TrackedConfig {
+  kind: 'ConfigMap' | 'Secret';
+  name: string;
+  data?: Readonly<Record<string, string>> | undefined;
+  binaryData?: Readonly<Record<string, string>> | undefined;
+}
+
+/** JSON with object keys sorted at every level, so that equal values hash alike. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** sha256 over a ConfigMap's or Secret's `data` and `binaryData`. */
+export function dataDigest(config: Pick<TrackedConfig, 'data' | 'binaryData'>): string {
+  return sha256(canonicalJson({ data: config.data ?? {}, binaryData: config.binaryData ?? {} }));
+}
+
+/** The revision of a ConfigMap's or Secret's own data, as its `sluice.dev/*-revision` annotations hold. */
+export function dataRevision(config: Pick<TrackedConfig, 'data' | 'binaryData'>): string {
+  return dataDigest(config).slice(0, REVISION_LENGTH);
+}
+
+/**
+ * The revision of a release. The webhook, which makes no API calls, passes no configs: the revisions it
+ * writes on a Deployment are those of the template alone.
+ */
+export function revision(template: PodTemplate, configs: readonly TrackedConfig[] = []): string {
+  const tracked = [...configs]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1))
+    .map((c) => ({ ref: `${c.kind}/${c.name}`, digest: dataDigest(c) }));
+  return sha256(canonicalJson({ template: normaliseTemplate(template), configs: tracked })).slice(
+    0,
+    REVISION_LENGTH,
+  );
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { PodTemplate } from '../src/pod-template.js';
+import { canonicalJson, dataRevision, revision } from '../src/revision.js';
+import { injectProxy } from '../webhook/inject.js';
+import { CONFIG } from './webhook/support.js';
+
+const template = (): PodTemplate => ({
+  metadata: { labels: { app: 'podinfo' } },
+  spec: {
+    containers: [
+      {
+        name: 'podinfo',
+        image: 'example/podinfo:6.5.0',
+        ports: [{ name: 'http', containerPort: 9898 }],
+        readinessProbe: { httpGet: { port: 'http' } },
+      },
+    ],
+  },
+});
+
+const injected = (t: PodTemplate): PodTemplate =>
+  injectProxy(
+    t,
+    { ref: { kind: 'Deployment', namespace: 'shop', name: 'podinfo' }, port: undefined, revision: 'x' },
+    CONFIG.proxy,
+  );
+
+describe('revisions', () => {
+  it('are 10 hex characters', () => {
+    expect(revision(template())).toMatch(/^[0-9a-f]{10}$/);
+  });
+
+  it('sort keys, so that the order fields come in does not matter', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: 2 } })).toBe(
+      '{"a":{"c":2,"d":[1,{"y":2,"z":1}]},"b":1}',
+    );
+  });
+
+  it('do not change when the proxy is injected', () => {
+    expect(revision(injected(template()))).toBe(revision(template()));
+  });
+
+  it('do not change on kubectl rollout restart', () => {
+    const restarted = template();
+    restarted.metadata = {
+      ...restarted.metadata,
+      annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-22T08:00:00Z' },
+    };
+    expect(revision(restarted)).toBe(revision(template()));
+  });
+
+  it('change with the image', () => {
+    const changed = template();
+    (changed.spec.containers[0] as { image: string }).image = 'example/podinfo:6.6.0';
+    expect(revision(changed)).not.toBe(revision(template()));
+  });
+
+  it('keep a user-set scrape annotation that is not the proxy one', () => {
+    const own = template();
+    own.metadata = {
+      ...own.metadata,
+      annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9797' },
+    };
+    expect(revision(own)).not.toBe(revision(template()));
+    expect(revision(injected(own))).toBe(revision(own));
+  });
+
+  it('include tracked configs in name order, whatever order they are given in', () => {
+    const a = { kind: 'ConfigMap' as const, name: 'a', data: { k: 'v' } };
+    const b = { kind: 'Secret' as const, name: 'b', data: { p: 'cw==' } };
+    expect(revision(template(), [a, b])).toBe(revision(template(), [b, a]));
+    expect(revision(template(), [a, b])).not.toBe(revision(template(), [a, { ...b, data: { p: 'dA==' } }]));
+  });
+
+  it('of data count binaryData and treat absent as empty', () => {
+    expect(dataRevision({})).toBe(dataRevision({ data: {}, binaryData: {} }));
+    expect(dataRevision({ data: { a: 'x' } })).not.toBe(dataRevision({ binaryData: { a: 'x' } }));
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * JSON Patch (RFC 6902) from the difference between two JSON values. Objects are compared key by key; an
+ * array whose length changed is replaced whole, which keeps patches short and correct without a list diff.
+ */
+
+export type PatchOperation =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+export function escapePointer(token: string): string {
+  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function diff(before: unknown, after: unknown, path = ''): PatchOperation[] {
+  if (before === after) return [];
+  if (isObject(before) && isObject(after)) {
+    const ops: PatchOperation[] = [];
+    for (const key of Object.keys(before)) {
+      if (!Object.hasOwn(after, key)) ops.push({ op: 'remove', path: `${path}/${escapePointer(key)}` });
+    }
+    for (const [key, value] of Object.entries(after)) {
+      const at = `${path}/${escapePointer(key)}`;
+      if (!Object.hasOwn(before, key)) ops.push({ op: 'add', path: at, value });
+      else ops.push(...diff(before[key], value, at));
+    }
+    return ops;
+  }
+  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
+    return before.flatMap((item, i) => diff(item, after[i], `${path}/${i}`));
+  }
+  return [{ op: 'replace', path, value: after }];
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
