@@ -12,7 +12,10 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
     load: async () => (await import('../../webhook/command.js')).webhookCommand as unknown as Command,
   },
   controller: { summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies' },
-  demo: { summary: 'a whole release on this machine, no cluster needed' },
+  demo: {
+    summary: 'a whole release on this machine, no cluster needed',
+    load: async () => (await import('../demo/command.js')).demoCommand as unknown as Command,
+  },
   status: { summary: 'show the releases (like kubectl get canaries, with the last check)' },
   promote: { summary: 'promote the running canary now' },
   abort: { summary: 'roll the running canary back now' },

@@ -51,13 +51,14 @@ export class RouteStore {
     const timer = setTimeout(() => cancel(), ms);
     const set = this.waiters.get(k) ?? new Set();
     this.waiters.set(k, set);
-    set.add(wake);
     const cancel = (): void => {
       clearTimeout(timer);
-      set.delete(wake);
+      set.delete(cancel);
       if (set.size === 0 && this.waiters.get(k) === set) this.waiters.delete(k);
       wake();
     };
+    // A change wakes the waiter through cancel too, so that its hold timer does not outlive it.
+    set.add(cancel);
     return { changed, cancel };
   }
 }

@@ -1,0 +1,243 @@
+import http from 'node:http';
+import type { CanaryConfig } from '../annotations.js';
+import type { Logger } from '../log.js';
+import type { MetricsProvider } from '../metrics/provider.js';
+import { recordStep } from '../page/from-release.js';
+import { createPageHandler } from '../page/handler.js';
+import { ReleaseRecorder } from '../page/view.js';
+import { LocalPlatform } from '../platform/local.js';
+import { formatLatency } from '../release/check.js';
+import { ReleaseRunner } from '../release/runner.js';
+import type { ReleaseStatus } from '../release/status.js';
+import { RouteStore, createRouteHandler } from '../routes/server.js';
+import { closeServer, listen, sendText } from '../server.js';
+import { LocalCluster } from './cluster.js';
+import { scenarioVersions, type Scenario } from './config.js';
+import { startLoad, type LoadTotals } from './load.js';
+
+/**
+ * `sluice demo`: a whole release on this machine. The primaries run v1, v2 is pushed after a short
+ * warm-up, and the runner takes it through analysis to promotion or rollback, with the local platform and
+ * a metrics provider reading the primary proxies. Prints the release's steps as it goes and returns the
+ * outcome.
+ */
+
+export interface DemoOptions {
+  scenario: Scenario;
+  config: CanaryConfig;
+  /** Replicas of the primary. */
+  replicas: number;
+  /** Requests per second of ordinary traffic, and of traffic carrying the first match (`traffic: test`). */
+  rate: number;
+  testRate: number;
+  /** The port of the live page and the route server; 0 picks a free one. */
+  port: number;
+  /** How long the primaries take traffic before v2 is pushed. */
+  warmupMs: number;
+  /** Keep the live page up this long after the result. */
+  lingerMs: number;
+  /** The metrics provider, given the /metrics URLs of the primary proxies as they are now. */
+  provider: (metricsUrls: () => string[]) => MetricsProvider;
+  logger: Logger;
+  /** The human output: one line per call. */
+  print: (line: string) => void;
+  namespace?: string;
+  deployment?: string;
+}
+
+export interface DemoResult {
+  result: 'promoted' | 'rolled-back' | 'unfinished';
+  phase: string;
+  seconds: number;
+  requests: number;
+  canaryRequests: number;
+  canaryFailures: number;
+  /** Share of all requests that the canary failed, in percent: the release's blast radius. */
+  blastRadius: number;
+  /** The same, leaving out the test-header requests: what users without the header saw. */
+  userBlastRadius: number;
+  testRequests: number;
+  testCanaryRequests: number;
+  scenario: Scenario;
+}
+
+/** How long the demo may run past the progress deadline before it gives up. */
+const OVERRUN_MS = 30_000;
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { config, logger, print, scenario } = options;
+  const namespace = options.namespace ?? 'demo';
+  const deployment = options.deployment ?? 'podinfo';
+  const name = `${deployment}.${namespace}`;
+  const started = Date.now();
+  const say = (line: string): void =>
+    print(`${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${line}`);
+  const { stable, candidate } = scenarioVersions(scenario);
+  const budgetMs = config.progressDeadlineMs + OVERRUN_MS;
+  // Whatever is started is stopped, last first, however the demo ends.
+  const stops: (() => Promise<unknown>)[] = [];
+
+  try {
+    const routes = new RouteStore();
+    const recorder = new ReleaseRecorder({
+      namespace,
+      deployment,
+      objectives: config.objectives.map(describeObjective),
+      maxWeight: config.maxWeight,
+      threshold: config.threshold,
+      phase: 'Initialized',
+      startedAt: started,
+    });
+    const url = await serve(routes, recorder, options.port, stops);
+
+    const cluster = await LocalCluster.start({
+      namespace,
+      deployment,
+      replicas: options.replicas,
+      stable,
+      controlUrl: url,
+      logger,
+    });
+    stops.push(() => cluster.stop());
+    const platform = new LocalPlatform({
+      namespace,
+      deployment,
+      cluster,
+      routes,
+      revisions: { [stable.version]: stable, [candidate.version]: candidate },
+      stableRevision: stable.version,
+      onEvent: (event) => say(event.message),
+    });
+    stops.push(() => platform.settled());
+    const provider = options.provider(() => cluster.primaries.map((pod) => `${pod.adminUrl}/metrics`));
+
+    const testMatch = config.match.find((m) => m.header !== undefined && m.exact !== undefined);
+    const load = startLoad({
+      targets: cluster.primaries.map((pod) => pod.url),
+      rate: options.rate,
+      testRate: testMatch === undefined ? 0 : options.testRate,
+      testHeader: { name: testMatch?.header ?? 'traffic', value: testMatch?.exact ?? 'test' },
+      maxRequests: Math.ceil(((options.rate + options.testRate) * (budgetMs + options.warmupMs)) / 1000),
+      maxDurationMs: budgetMs + options.warmupMs,
+    });
+    stops.push(() => load.stop());
+    const trafficTimer = setInterval(() => recorder.traffic(trafficOf(load.totals())), 250);
+    stops.push(() => Promise.resolve(clearInterval(trafficTimer)));
+
+    print(`sluice demo: scenario ${scenario} (${describeScenario(scenario)})`);
+    print(`Live page: ${url}/`);
+    print(
+      `${name}: ${options.replicas} primary replicas of ${stable.version} behind sluice proxies; ` +
+        `load ${options.rate} req/s` +
+        (testMatch === undefined
+          ? ''
+          : `, plus ${options.testRate} req/s with ${testMatch.header}: ${testMatch.exact}`),
+    );
+    print(
+      `Analysis every ${formatLatency(config.intervalMs)}, weights ${config.weights.join(', ')}, ` +
+        `threshold ${config.threshold}, objectives ${config.objectives.map(describeObjective).join(', ')}`,
+    );
+    if (provider.name !== 'direct') {
+      // The proxies listen on free ports chosen now: whoever runs that Prometheus must add them.
+      const targets = cluster.primaries.map((pod) => pod.adminUrl.replace('http://', ''));
+      print(`Metrics from ${provider.name}: it must scrape ${targets.join(', ')} (path /metrics)`);
+    }
+
+    const runner = new ReleaseRunner({
+      target: { namespace, deployment },
+      config,
+      platform,
+      provider,
+      logger,
+      onStep: (report) => recordStep(recorder, report),
+    });
+    await new Promise((resolve) => setTimeout(resolve, options.warmupMs));
+    say(
+      `New revision ${candidate.version} pushed: held by the webhook, the primaries keep ${stable.version}`,
+    );
+    platform.deploy(candidate.version);
+    const tickMs = Math.max(100, Math.min(500, config.intervalMs / 10));
+    const final = await runner.runUntilSettled(tickMs, AbortSignal.timeout(budgetMs));
+    await platform.settled();
+    const totals = await load.stop();
+    recorder.traffic(trafficOf(totals));
+
+    const result = resultOf(final);
+    if (result !== 'unfinished') recorder.finish(result);
+    if (result === 'rolled-back') say(`Canary failed: ${name} stays at ${stable.version}`);
+    if (result === 'unfinished') say(`No result within ${formatLatency(budgetMs)}: giving up`);
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    if (options.lingerMs > 0) {
+      print(`The live page stays up for ${formatLatency(options.lingerMs)}: ${url}/`);
+      await new Promise((resolve) => setTimeout(resolve, options.lingerMs));
+    }
+    return {
+      result,
+      phase: final.phase,
+      seconds,
+      requests: totals.requests,
+      canaryRequests: totals.canaryRequests,
+      canaryFailures: totals.canaryFailures,
+      blastRadius: percent(totals.canaryFailures, totals.requests),
+      userBlastRadius: percent(
+        totals.canaryFailures - totals.testCanaryFailures,
+        totals.requests - totals.testRequests,
+      ),
+      testRequests: totals.testRequests,
+      testCanaryRequests: totals.testCanaryRequests,
+      scenario,
+    };
+  } finally {
+    while (stops.length > 0) await stops.pop()?.();
+  }
+}
+
+/** The demo's one server, as the controller's would be: the route long-poll and the live page. */
+async function serve(
+  routes: RouteStore,
+  recorder: ReleaseRecorder,
+  port: number,
+  stops: (() => Promise<unknown>)[],
+): Promise<string> {
+  const handleRoutes = createRouteHandler(routes);
+  const handlePage = createPageHandler(() => recorder.snapshot(Date.now()));
+  const server = http.createServer((req, res) => {
+    if (handleRoutes(req, res) || handlePage(req, res)) return;
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (path === '/livez' || path === '/readyz') return sendText(res, 200, 'ok\n');
+    sendText(res, 404, 'not found\n');
+  });
+  const bound = await listen(server, port, '127.0.0.1');
+  stops.push(() => closeServer(server));
+  return `http://127.0.0.1:${bound}`;
+}
+
+function percent(part: number, whole: number): number {
+  return whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100;
+}
+
+function resultOf(status: ReleaseStatus): DemoResult['result'] {
+  if (status.phase === 'Succeeded') return 'promoted';
+  return status.phase === 'Failed' ? 'rolled-back' : 'unfinished';
+}
+
+function trafficOf(totals: LoadTotals) {
+  const { requests, failures, canaryRequests, canaryFailures } = totals;
+  return { requests, failures, canaryRequests, canaryFailures };
+}
+
+function describeObjective(o: CanaryConfig['objectives'][number]): string {
+  const value = o.metric.endsWith('rate') ? `${o.threshold}%` : `${o.threshold}ms`;
+  return `${o.name} ${o.op} ${value}`;
+}
+
+function describeScenario(scenario: Scenario): string {
+  switch (scenario) {
+    case 'good':
+      return 'v2 is as healthy as v1: it should be promoted';
+    case 'bad':
+      return 'v2 fails 30% of its requests: it should be rolled back';
+    case 'slow':
+      return 'v2 answers 800 ms late: it should be rolled back';
+  }
+}

@@ -1,0 +1,33 @@
+import type http from 'node:http';
+import { sendJson, sendText } from '../server.js';
+import { PAGE_HTML } from './html.js';
+import type { ReleaseView } from './view.js';
+
+/**
+ * Serves the live page at / and its data at /api/release. Returns false for any other path, so that it can
+ * share a server with the route long-poll.
+ */
+export function createPageHandler(
+  view: () => ReleaseView,
+): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path !== '/' && path !== '/api/release') return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendJson(res, 405, { error: 'use GET' });
+      return true;
+    }
+    res.setHeader('cache-control', 'no-store');
+    if (path === '/') {
+      // The page's script is inline and it loads nothing else: say so to the browser too.
+      res.setHeader(
+        'content-security-policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
+      );
+      sendText(res, 200, PAGE_HTML, 'text/html; charset=utf-8');
+    } else {
+      sendJson(res, 200, view());
+    }
+    return true;
+  };
+}

@@ -1,0 +1,72 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { FAST, runDemo, STALL_TOLERANT, type DemoRun } from '../support/demo.js';
+
+// `sluice demo` end to end, each scenario a whole release on loopback with a 1 s interval.
+
+const runs: DemoRun[] = [];
+afterAll(() => {
+  for (const run of runs) run.stop();
+});
+
+// The demo's own output tells why a release went the other way.
+afterEach((context) => {
+  if (context.task.result?.state === 'fail') console.error(runs.at(-1)?.lines.join('\n'));
+});
+
+function demo(args: string[]): DemoRun {
+  const run = runDemo([...FAST, ...args]);
+  runs.push(run);
+  return run;
+}
+
+describe('sluice demo', () => {
+  it('promotes a healthy v2 step by step, and ends with one JSON line', async () => {
+    const run = demo(['--scenario', 'good', ...STALL_TOLERANT]);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'promoted', phase: 'Succeeded', canaryFailures: 0 });
+    expect(result['canaryRequests']).toBeGreaterThan(0);
+    expect(result['seconds']).toBeLessThan(30);
+    const text = run.lines.join('\n');
+    for (const weight of [1, 5, 10, 20, 35, 50]) expect(text).toContain(`Advance canary weight ${weight}`);
+    expect(text).toMatch(/Promotion completed/);
+    expect(text).toMatch(/Live page: http:\/\/127\.0\.0\.1:\d+\//);
+  });
+
+  it('rolls back a v2 that fails 30% of requests, with few users hurt', async () => {
+    const run = demo(['--scenario', 'bad']);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'rolled-back', phase: 'Failed' });
+    expect(result['canaryFailures']).toBeGreaterThan(0);
+    expect(result['userBlastRadius']).toBeLessThan(1);
+    const text = run.lines.join('\n');
+    expect(text).toMatch(/Halt advancement: success rate [\d.]+% < 99%/);
+    expect(text).toMatch(/Rolling back revision v2/);
+    expect(text).not.toMatch(/Advance canary weight 5/);
+  });
+
+  it('rolls back a v2 that answers 800 ms late', async () => {
+    const run = demo(['--scenario', 'slow']);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'rolled-back', phase: 'Failed' });
+    expect(run.lines.join('\n')).toMatch(/Halt advancement: p99 latency [\d.]+m?s > 500ms/);
+  });
+
+  it('sends only traffic: test requests to v2 while the weight stays 0 (A/B mode)', async () => {
+    const run = demo(['--scenario', 'good', '--iterations', '2', ...STALL_TOLERANT]);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'promoted' });
+    expect(result['testCanaryRequests']).toBeGreaterThan(0);
+    expect(result['canaryRequests']).toBe(result['testCanaryRequests']);
+    expect(run.lines.join('\n')).not.toMatch(/Advance canary weight/);
+  });
+
+  it('refuses a bad release option, naming the flag, with exit code 2', async () => {
+    const run = demo(['--max-weight', '0']);
+    const { code } = await run.finished.catch(() => ({ code: -1 }));
+    expect(code).toBe(2);
+  });
+});

@@ -1,0 +1,79 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FAST, runDemo, STALL_TOLERANT, type DemoRun } from '../support/demo.js';
+
+// The live page in a real headless Chromium (Debian's), following a whole release of `sluice demo`.
+
+const CHROMIUM = '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+if (!present && process.env['CI'] === undefined) {
+  console.warn(`skipping the live page test: ${CHROMIUM} is absent (apt-get install chromium; .ci/run does)`);
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'sluice-page-'));
+let browser: BrowserContext | undefined;
+let run: DemoRun | undefined;
+
+afterAll(async () => {
+  await browser?.close();
+  run?.stop();
+  rmSync(path.join(dir, 'profile'), { recursive: true, force: true });
+});
+
+describe.skipIf(!present && process.env['CI'] === undefined)('the live page', () => {
+  it('loads, follows the weight as the release advances, and reads well in a screenshot', async () => {
+    run = runDemo([...FAST, '--scenario', 'good', ...STALL_TOLERANT, '--linger', '5s']);
+    const [, url = ''] = await run.waitForLine(/^Live page: (\S+)/);
+    browser = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1200, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const page = await browser.newPage();
+    const elsewhere: string[] = [];
+    page.on('request', (req) => {
+      if (!req.url().startsWith(url)) elsewhere.push(req.url());
+    });
+    await page.goto(url);
+    await expect.poll(() => page.title()).toBe('sluice · live release');
+
+    const weights = new Set<number>();
+    let phase = '';
+    const deadline = Date.now() + 60_000;
+    while (phase !== 'Succeeded' && Date.now() < deadline) {
+      phase = (await page.locator('body').getAttribute('data-phase')) ?? '';
+      weights.add(Number(await page.locator('body').getAttribute('data-weight')));
+      await page.waitForTimeout(150);
+    }
+    expect(phase).toBe('Succeeded');
+    expect([...weights].filter((w) => w > 0).length).toBeGreaterThanOrEqual(3);
+
+    await page.waitForTimeout(600);
+    expect(await page.locator('#phase').textContent()).toBe('Succeeded · promoted');
+    expect(await page.locator('#weight-chart .check-mark').count()).toBeGreaterThanOrEqual(6);
+    const line = (await page.locator('#weight-chart .weight-line').getAttribute('d')) ?? '';
+    expect(line.split('L').length).toBeGreaterThan(10);
+    expect(await page.locator('#last-check').textContent()).toMatch(/passed.*success rate/);
+    expect(await page.locator('#latency-chart circle').count()).toBeGreaterThan(0);
+
+    const shot = path.join(dir, 'live-page.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(20_000);
+    console.log(`live page screenshot: ${shot}`);
+    expect(elsewhere).toEqual([]);
+    // Some 15 s on an idle machine; the bound is for a machine busy with other suites and Chromium.
+  }, 90_000);
+});
