@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { createCertificateAuthority, createSigningKey } from './pki.js';
-import { CommandFailedError, freePort, ManagedProcess, run, waitFor, type RunResult } from './processes.js';
+import {
+  CommandFailedError,
+  freePort,
+  ManagedProcess,
+  ProcessExitedError,
+  run,
+  waitFor,
+  type RunResult,
+} from './processes.js';
 
 // The end-to-end tier's Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
 // built from Go modules by hack/k8s/build.sh and started here as local processes on 127.0.0.1. kwok plays
@@ -97,6 +105,19 @@ export interface StartClusterOptions {
  * Starts a control plane in a fresh temp dir. Call `stop()` in `afterAll` (it also runs when the start fails).
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<Cluster> {
+  // A free port is found by binding port 0 and releasing it, so another process on the machine can take it
+  // before our component binds it; such a start is retried on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(options);
+    } catch (err) {
+      const portTaken = err instanceof ProcessExitedError && err.logTail.includes('address already in use');
+      if (!portTaken || attempt === 3) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const binDir = controlPlaneBinDir();
   const bin = (name: string): string => join(binDir, name);
