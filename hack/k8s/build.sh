@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+if ! command -v go >/dev/null; then
+  echo "hack/k8s/build.sh needs Go (go.mod asks for 1.26 or newer) on PATH" >&2
+  exit 1
+fi
+
 kwok_version=v0.7.0
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 

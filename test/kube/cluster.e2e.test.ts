@@ -23,6 +23,20 @@ describe('the test control plane', () => {
     expect(version.clientVersion.gitVersion).toBe(pinned);
   });
 
+  it('gives a ServiceAccount a kubeconfig of its own, under its own RBAC', async () => {
+    const c = started();
+    await c.kubectl(['create', 'namespace', 'smoke-identity']);
+    await c.kubectl(['create', 'serviceaccount', 'robot', '-n', 'smoke-identity']);
+    const kubeconfig = await c.serviceAccountKubeconfig('smoke-identity', 'robot');
+
+    const asRobot = (...args: string[]) => c.tryKubectl(args, { kubeconfig });
+    const whoami = await asRobot('auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}');
+    expect(whoami.stdout).toBe('system:serviceaccount:smoke-identity:robot');
+    const denied = await asRobot('get', 'pods', '-n', 'smoke-identity');
+    expect(denied.exitCode).not.toBe(0);
+    expect(denied.stderr).toContain('forbidden');
+  });
+
   it("runs a Deployment's Pods on the kwok node", async () => {
     const c = started();
     await c.kubectl(['create', 'namespace', 'smoke']);

@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { createCertificateAuthority, createSigningKey } from './pki.js';
-import { CommandFailedError, freePort, ManagedProcess, run, waitFor, type RunResult } from './processes.js';
+import {
+  CommandFailedError,
+  freePort,
+  ManagedProcess,
+  ProcessExitedError,
+  run,
+  waitFor,
+  type RunResult,
+} from './processes.js';
 
 // The end-to-end tier's Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
 // built from Go modules by hack/k8s/build.sh and started here as local processes on 127.0.0.1. kwok plays
@@ -54,6 +62,8 @@ export function controlPlaneBinDir(): string {
 export interface KubectlOptions {
   /** Written to kubectl's stdin (for `apply -f -`). */
   stdin?: string;
+  /** Another identity's kubeconfig, e.g. from `serviceAccountKubeconfig` [cluster-admin's]. */
+  kubeconfig?: string;
   timeoutMs?: number;
 }
 
@@ -66,7 +76,10 @@ export interface Cluster {
   ca: { cert: string; certPath: string };
   /** Absolute path of the kubectl built with this control plane. */
   kubectlPath: string;
-  /** Runs kubectl against this cluster; resolves stdout, rejects with `KubectlError` on a non-zero exit. */
+  /**
+   * Runs kubectl against this cluster as cluster-admin; resolves stdout, rejects with `KubectlError` on a
+   * non-zero exit. `--as=<user>` impersonates anyone else (e.g. a user forging a promotion).
+   */
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<string>;
   /** Like `kubectl`, but resolves on any exit, for tests that expect a refusal. */
   tryKubectl(args: readonly string[], options?: KubectlOptions): Promise<RunResult>;
@@ -77,6 +90,11 @@ export interface Cluster {
    * 127.0.0.1): use `ca.cert` as the `caBundle`.
    */
   issueCertificate(name: string, hosts?: readonly string[]): Promise<{ cert: string; key: string }>;
+  /**
+   * A kubeconfig that authenticates as a ServiceAccount (with a token the apiserver issued), for running
+   * sluice's controller or webhook as a local process under the identity and RBAC it has in a cluster.
+   */
+  serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
   /**
    * The `clientConfig` of a webhook the apiserver reaches at `url` (https://127.0.0.1:<port>/<path>), whose
    * serving cert came from `issueCertificate`.
@@ -97,6 +115,19 @@ export interface StartClusterOptions {
  * Starts a control plane in a fresh temp dir. Call `stop()` in `afterAll` (it also runs when the start fails).
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<Cluster> {
+  // A free port is found by binding port 0 and releasing it, so another process on the machine can take it
+  // before our component binds it; such a start is retried on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(options);
+    } catch (err) {
+      const portTaken = err instanceof ProcessExitedError && err.logTail.includes('address already in use');
+      if (!portTaken || attempt === 3) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const binDir = controlPlaneBinDir();
   const bin = (name: string): string => join(binDir, name);
@@ -225,7 +256,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
 
     const kubectlPath = bin('kubectl');
     const tryKubectl = (args: readonly string[], opts: KubectlOptions = {}): Promise<RunResult> =>
-      run(kubectlPath, [`--kubeconfig=${kubeconfigPath}`, ...args], opts);
+      run(kubectlPath, [`--kubeconfig=${opts.kubeconfig ?? kubeconfigPath}`, ...args], opts);
     const kubectl = async (args: readonly string[], opts: KubectlOptions = {}): Promise<string> => {
       const result = await tryKubectl(args, opts);
       if (result.exitCode !== 0) throw new KubectlError(`kubectl ${args.join(' ')}`, result);
@@ -273,6 +304,19 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       return { cert, key };
     };
 
+    const serviceAccountKubeconfig = async (namespace: string, name: string): Promise<string> => {
+      const saToken = (await kubectl(['create', 'token', name, '-n', namespace, '--duration=2h'])).trim();
+      const path = join(dir, `kubeconfig-${namespace}-${name}`);
+      await writeFile(
+        path,
+        kubeconfig(server, ca.cert, saToken, `system:serviceaccount:${namespace}:${name}`),
+        {
+          mode: 0o600,
+        },
+      );
+      return path;
+    };
+
     const logTail = (component: string, lines?: number): string =>
       processes.find((p) => p.name === component)?.logTail(lines) ?? '';
 
@@ -285,6 +329,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       tryKubectl,
       apply,
       issueCertificate,
+      serviceAccountKubeconfig,
       webhookClientConfig: (url) => ({ url, caBundle: Buffer.from(ca.cert).toString('base64') }),
       logTail,
       stop,
@@ -313,7 +358,7 @@ export function useCluster(options: StartClusterOptions = {}): () => Cluster {
   };
 }
 
-function kubeconfig(server: string, caPem: string, token: string): string {
+function kubeconfig(server: string, caPem: string, token: string, user = 'sluice-test-admin'): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
@@ -323,8 +368,8 @@ function kubeconfig(server: string, caPem: string, token: string): string {
         cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') },
       },
     ],
-    users: [{ name: 'sluice-test-admin', user: { token } }],
-    contexts: [{ name: 'sluice-test', context: { cluster: 'sluice-test', user: 'sluice-test-admin' } }],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: 'sluice-test', context: { cluster: 'sluice-test', user } }],
     'current-context': 'sluice-test',
   });
 }
