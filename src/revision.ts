@@ -51,3 +51,23 @@ export function revision(template: PodTemplate, configs: readonly TrackedConfig[
     REVISION_LENGTH,
   );
 }
+
+/** A tracked ConfigMap or Secret as a release names it: its own data revision. */
+export interface ConfigRevision {
+  readonly kind: 'ConfigMap' | 'Secret';
+  readonly name: string;
+  readonly revision: string;
+}
+
+/**
+ * The revision of a release that spans a template and the configs it uses, from their own revisions (the
+ * webhook's `sluice.dev/*-revision` annotations), so that the controller never re-hashes a template it read
+ * back from the API. With no tracked configs it is the template's revision itself.
+ */
+export function releaseRevision(templateRevision: string, configs: readonly ConfigRevision[]): string {
+  if (configs.length === 0) return templateRevision;
+  const tracked = [...configs]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1))
+    .map((c) => ({ ref: `${c.kind}/${c.name}`, revision: c.revision }));
+  return sha256(canonicalJson({ template: templateRevision, configs: tracked })).slice(0, REVISION_LENGTH);
+}

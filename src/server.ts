@@ -21,8 +21,13 @@ export interface AdminServerOptions {
 }
 
 export function createAdminServer(options: AdminServerOptions): http.Server {
+  return http.createServer(createAdminHandler(options));
+}
+
+/** The admin endpoints as a request handler, for a server that serves more than them. */
+export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'port'>): Handler {
   const { registry, isReady, routes = {} } = options;
-  return http.createServer((req, res) => {
+  return (req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'method not allowed\n');
     if (path === '/livez') return sendText(res, 200, 'ok\n');
@@ -37,7 +42,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     const route = routes[path];
     if (route !== undefined) return route(req, res);
     sendText(res, 404, 'not found\n');
-  });
+  };
 }
 
 export function sendText(

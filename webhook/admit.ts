@@ -173,6 +173,9 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   const object = parse(deploymentSchema, request.object, 'object');
   const old =
     request.operation === 'UPDATE' ? parse(deploymentSchema, request.oldObject, 'oldObject') : undefined;
+  // The controller's `<name>-canary` Deployment carries the proxy and sluice's annotations on purpose, and
+  // must never be treated as an opted-out one whose proxy is to be removed.
+  if (object.metadata.labels?.[LABELS.role] === 'canary') return ALLOW;
   const ref = refOf('Deployment', object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
   const out: Deployment = structuredClone(object);

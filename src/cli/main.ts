@@ -11,7 +11,10 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
     summary: 'the admission webhook that injects the proxy and holds changes as canaries',
     load: async () => (await import('../../webhook/command.js')).webhookCommand as unknown as Command,
   },
-  controller: { summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies' },
+  controller: {
+    summary: 'watches opted-in Deployments, runs the analysis, serves routes to the proxies',
+    load: async () => (await import('../controller/command.js')).controllerCommand as unknown as Command,
+  },
   demo: {
     summary: 'a whole release on this machine, no cluster needed',
     load: async () => (await import('../demo/command.js')).demoCommand as unknown as Command,

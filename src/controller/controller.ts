@@ -1,0 +1,410 @@
+import { ANNOTATIONS, LABELS, defaultCanaryConfig, parseCanaryAnnotations } from '../annotations.js';
+import type { SealKey } from '../candidate.js';
+import { isInjected } from '../injection.js';
+import {
+  CANARY_API_VERSION,
+  CANARY_PLURAL,
+  newCanaryObject,
+  readCanaryStatus,
+  type CanaryObject,
+  type CanaryStatus,
+  type Condition,
+} from '../kube/canary-object.js';
+import { Informer } from '../kube/informer.js';
+import {
+  configRefs,
+  proxyPorts,
+  servicesBypassingProxy,
+  type ConfigKind,
+  type ConfigObject,
+  type DeploymentObject,
+  type ServiceObject,
+} from '../kube/objects.js';
+import { KubePlatform, recordEvent, type KubeWorld } from '../kube/platform.js';
+import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
+import type { Logger } from '../log.js';
+import type { MetricsProvider } from '../metrics/provider.js';
+import { ReleaseRunner } from '../release/runner.js';
+import type { RouteStore } from '../routes/server.js';
+import { routeCanarySchema } from '../routes/table.js';
+import type { ControllerMetrics } from './metrics.js';
+
+/**
+ * `sluice controller`'s loop (DESIGN.md, "The release state machine"): every replica watches Deployments,
+ * Canaries, tracked configs and Services, and serves each Deployment's route from its Canary's status; the
+ * leader also steps every opted-in Deployment's release, on each watch event and every tick, one step at
+ * a time per Deployment. All state is in the Canary objects and annotations, so a new leader carries on
+ * where the old one stopped.
+ */
+
+export interface ControllerOptions {
+  rest: KubeRest;
+  /** Only this namespace; all namespaces when undefined. */
+  watchNamespace: string | undefined;
+  routes: RouteStore;
+  provider: MetricsProvider;
+  sealKey: SealKey | undefined;
+  canaryUrlTemplate: string;
+  identity: string;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  /** How often each release is stepped without a watch event (readiness, due checks) [1 s]. */
+  tickMs?: number;
+  now?: () => number;
+}
+
+interface Remembered {
+  status: CanaryStatus;
+  resourceVersion: string | undefined;
+}
+
+const TRACK_RETRY_MS = 30_000;
+const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+export class Controller {
+  readonly deployments: Informer<DeploymentObject>;
+  readonly canaries: Informer<CanaryObject>;
+  private readonly configMaps: Informer<ConfigObject>;
+  private readonly secrets: Informer<ConfigObject>;
+  private readonly services: Informer<ServiceObject>;
+  private readonly informers: Informer<never>[];
+  private leading = false;
+  /** The leader's own view of each status it wrote: the cache may lag behind its last write. */
+  private readonly memory = new Map<string, Remembered>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+  private readonly lastTrackAttempt = new Map<string, number>();
+  /** The last warning emitted per Deployment and kind, so that each is sent once, not every tick. */
+  private readonly warned = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly world: KubeWorld;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ControllerOptions) {
+    const { rest, watchNamespace: ns, logger } = options;
+    this.now = options.now ?? Date.now;
+    const tracked = `${LABELS.tracked}=true`;
+    this.deployments = new Informer(rest, apiPath('apps/v1', 'deployments', ns), logger);
+    this.canaries = new Informer(rest, apiPath(CANARY_API_VERSION, CANARY_PLURAL, ns), logger);
+    this.configMaps = new Informer(rest, apiPath('v1', 'configmaps', ns), logger, tracked);
+    this.secrets = new Informer(rest, apiPath('v1', 'secrets', ns), logger, tracked);
+    this.services = new Informer(rest, apiPath('v1', 'services', ns), logger);
+    this.informers = [
+      this.deployments,
+      this.canaries,
+      this.configMaps,
+      this.secrets,
+      this.services,
+    ] as never[];
+    this.world = {
+      rest,
+      deployment: (namespace, name) => this.deployments.get(name, namespace),
+      config: (kind, namespace, name) =>
+        (kind === 'ConfigMap' ? this.configMaps : this.secrets).get(name, namespace),
+      routes: options.routes,
+      sealKey: options.sealKey,
+      canaryUrlTemplate: options.canaryUrlTemplate,
+      identity: options.identity,
+      logger,
+    };
+
+    this.canaries.onChange((canary, kind) => this.serveRoute(canary, kind));
+    this.deployments.onChange((deployment) => {
+      const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+      this.kick(keyOf(namespace, name.replace(/-canary$/, '')));
+      this.kick(keyOf(namespace, name));
+    });
+    const configChanged = (config: ConfigObject): void => {
+      const namespace = config.metadata?.namespace ?? 'default';
+      for (const deployment of this.deployments.list(namespace)) {
+        const template = deployment.spec?.template;
+        if (template !== undefined && configRefs(template).some((r) => r.name === config.metadata?.name)) {
+          this.kick(keyOf(namespace, deployment.metadata?.name ?? ''));
+        }
+      }
+    };
+    this.configMaps.onChange(configChanged);
+    this.secrets.onChange(configChanged);
+  }
+
+  get isReady(): boolean {
+    return this.informers.every((informer) => informer.isSynced);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.informers.map((informer) => informer.start()));
+    this.timer = setInterval(() => this.tickAll(), this.options.tickMs ?? 1_000);
+  }
+
+  /** Called by leader election. A new leader forgets what it knew: another replica may have written since. */
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    this.memory.clear();
+    this.options.metrics.leader.set(leading ? 1 : 0);
+    if (leading) this.tickAll();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.leading = false;
+    await Promise.allSettled([...this.running.values()]);
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+  }
+
+  /** Every replica serves routes; the table is the Canary's status.route, validated as the proxy would. */
+  private serveRoute(canary: CanaryObject, kind: 'add' | 'update' | 'delete'): void {
+    const namespace = canary.metadata?.namespace ?? 'default';
+    const name = canary.spec?.targetRef?.name ?? canary.metadata?.name ?? '';
+    const route = kind === 'delete' ? null : (canary.status?.['route'] ?? null);
+    const parsed = route === null ? null : routeCanarySchema.safeParse(route);
+    if (parsed !== null && !parsed.success) {
+      this.options.logger.warn({ namespace, deployment: name, err: parsed.error }, 'canaryRouteInvalid');
+      return;
+    }
+    this.options.routes.set(namespace, name, parsed === null ? null : parsed.data);
+  }
+
+  private tickAll(): void {
+    if (!this.leading || !this.isReady) return;
+    const keys = new Set<string>();
+    for (const deployment of this.deployments.list()) {
+      if (deployment.metadata?.annotations?.[ANNOTATIONS.canary] !== undefined) {
+        keys.add(keyOf(deployment.metadata.namespace ?? 'default', deployment.metadata.name ?? ''));
+      }
+    }
+    for (const canary of this.canaries.list()) {
+      keys.add(keyOf(canary.metadata?.namespace ?? 'default', canary.metadata?.name ?? ''));
+    }
+    for (const key of keys) this.kick(key);
+  }
+
+  /** Steps one Deployment's release, never two steps of one at once; a kick during a step runs one more. */
+  private kick(key: string): void {
+    if (!this.leading || !this.isReady) return;
+    if (this.running.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    const [namespace = '', name = ''] = key.split('/');
+    const run = this.reconcile(namespace, name)
+      .catch((err: unknown) => {
+        this.memory.delete(key);
+        this.options.logger.warn({ err, namespace, deployment: name }, 'reconcileFailed');
+      })
+      .finally(() => {
+        this.running.delete(key);
+        if (this.dirty.delete(key)) this.kick(key);
+      });
+    this.running.set(key, run);
+  }
+
+  private async reconcile(namespace: string, name: string): Promise<void> {
+    const { logger, metrics } = this.options;
+    const key = keyOf(namespace, name);
+    const deployment = this.deployments.get(name, namespace);
+    const canary = this.canaries.get(name, namespace);
+    if (deployment === undefined) {
+      // Its Canary and canary objects are owned by it: the garbage collector removes them.
+      this.memory.delete(key);
+      metrics.forget(namespace, name);
+      return;
+    }
+    if (deployment.metadata?.labels?.[LABELS.role] === 'canary') return;
+
+    const annotations = deployment.metadata?.annotations ?? {};
+    const optedIn = annotations[ANNOTATIONS.canary] === 'enabled';
+    const parsed = parseCanaryAnnotations(annotations);
+    if (optedIn && !parsed.ok) {
+      // The webhook denies such a change; this one got past it (installed later, or failurePolicy Ignore).
+      const message = `sluice.dev annotations are invalid, the release waits until they are fixed: ${parsed.errors.map((e) => e.message).join('; ')}`;
+      await this.warnOnce(deployment, 'InvalidAnnotations', 'ChangeDenied', message);
+      return;
+    }
+    const config = parsed.ok ? parsed.config : { ...defaultCanaryConfig(), enabled: false };
+    if (canary === undefined && !optedIn) return;
+
+    let remembered = this.memory.get(key);
+    if (remembered === undefined) {
+      const fresh =
+        canary === undefined ? await this.createCanary(deployment) : await this.readCanary(namespace, name);
+      remembered = {
+        status: readCanaryStatus(fresh, this.now()),
+        resourceVersion: fresh.metadata?.resourceVersion,
+      };
+    }
+    if (optedIn) await this.trackConfigs(deployment);
+
+    const platform = new KubePlatform({
+      world: this.world,
+      namespace,
+      name,
+      config,
+      previous: remembered.status,
+      resourceVersion: remembered.resourceVersion,
+      now: this.now,
+    });
+    platform.setCondition(await this.proxyReachable(deployment, remembered.status));
+    const runner = new ReleaseRunner({
+      target: { namespace, deployment: name },
+      config,
+      platform,
+      provider: this.options.provider,
+      logger,
+      status: remembered.status,
+      now: this.now,
+    });
+    try {
+      await runner.tick();
+    } catch (err) {
+      if (isConflict(err)) this.memory.delete(key);
+      throw err;
+    }
+    const recorded = platform.recorded;
+    if (recorded !== null) {
+      this.memory.set(key, recorded);
+      metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
+    }
+    const phase = recorded?.status.phase ?? remembered.status.phase;
+    if (!optedIn && (phase === 'Initialized' || phase === 'Succeeded' || phase === 'Failed')) {
+      await this.optedOut(deployment);
+    }
+  }
+
+  private async readCanary(namespace: string, name: string): Promise<CanaryObject> {
+    return this.options.rest.get<CanaryObject>(apiPath(CANARY_API_VERSION, CANARY_PLURAL, namespace, name));
+  }
+
+  private async createCanary(deployment: DeploymentObject): Promise<CanaryObject> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    try {
+      const created = await this.options.rest.create<CanaryObject>(
+        apiPath(CANARY_API_VERSION, CANARY_PLURAL, namespace),
+        newCanaryObject(deployment),
+      );
+      this.options.logger.info({ namespace, deployment: name }, 'canaryCreated');
+      return created;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      return this.readCanary(namespace, name);
+    }
+  }
+
+  /**
+   * Labels the ConfigMaps and Secrets the templates use with sluice.dev/tracked, so that the webhook holds
+   * their changes too. One that does not exist (yet) is tried again later.
+   */
+  private async trackConfigs(deployment: DeploymentObject): Promise<void> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const template = deployment.spec?.template;
+    if (template === undefined) return;
+    for (const ref of configRefs(template)) {
+      if (this.world.config(ref.kind, namespace, ref.name) !== undefined) continue;
+      const attemptKey = `${namespace}/${ref.kind}/${ref.name}`;
+      if (this.now() - (this.lastTrackAttempt.get(attemptKey) ?? 0) < TRACK_RETRY_MS) continue;
+      this.lastTrackAttempt.set(attemptKey, this.now());
+      const path = apiPath('v1', ref.kind === 'ConfigMap' ? 'configmaps' : 'secrets', namespace, ref.name);
+      const found = await this.options.rest.getOrNull(path);
+      if (found === null) continue;
+      await this.options.rest.patch(path, 'merge', { metadata: { labels: { [LABELS.tracked]: 'true' } } });
+      this.options.logger.info(
+        { namespace, deployment: name, kind: ref.kind, config: ref.name },
+        'configTracked',
+      );
+    }
+  }
+
+  /** Opted out and no release running: the Canary goes, and configs no other opted-in Deployment uses are untracked. */
+  private async optedOut(deployment: DeploymentObject): Promise<void> {
+    const { rest, logger } = this.options;
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const stillUsed = new Set<string>();
+    for (const other of this.deployments.list(namespace)) {
+      if (other.metadata?.name === name || other.metadata?.annotations?.[ANNOTATIONS.canary] !== 'enabled')
+        continue;
+      for (const ref of configRefs(other.spec?.template ?? { spec: { containers: [] } })) {
+        stillUsed.add(`${ref.kind}/${ref.name}`);
+      }
+    }
+    const status = this.memory.get(keyOf(namespace, name))?.status;
+    for (const ref of status?.trackedConfigs ?? []) {
+      if (stillUsed.has(`${ref.kind}/${ref.name}`)) continue;
+      const plural = ref.kind === 'ConfigMap' ? 'configmaps' : 'secrets';
+      await rest
+        .patch(apiPath('v1', plural, namespace, ref.name), 'merge', {
+          metadata: { labels: { [LABELS.tracked]: null } },
+        })
+        .catch((err: unknown) => logger.warn({ err, namespace, config: ref.name }, 'untrackFailed'));
+    }
+    await rest.delete(apiPath(CANARY_API_VERSION, CANARY_PLURAL, namespace, name));
+    this.memory.delete(keyOf(namespace, name));
+    this.options.metrics.forget(namespace, name);
+    logger.info({ namespace, deployment: name }, 'optedOutCleanedUp');
+  }
+
+  /** ProxyReachable: the proxy is in the template, no Service goes around it, and its metrics can be read. */
+  private async proxyReachable(
+    deployment: DeploymentObject,
+    status: CanaryStatus,
+  ): Promise<Omit<Condition, 'lastTransitionTime'>> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const template = deployment.spec?.template;
+    if (template === undefined || !isInjected(template)) {
+      return {
+        type: 'ProxyReachable',
+        status: 'False',
+        reason: 'ProxyNotInjected',
+        message: `deployment ${namespace}/${name} has no sluice-proxy container: check that the sluice webhook is installed and sluice.dev/canary is enabled`,
+      };
+    }
+    const ports = proxyPorts(template);
+    const bypassing =
+      ports === null
+        ? []
+        : servicesBypassingProxy(
+            this.services.list(namespace),
+            template.metadata?.labels ?? {},
+            ports.appPort,
+          );
+    if (ports !== null && bypassing.length > 0) {
+      const message = `Service ${bypassing.join(', ')} sends traffic to port ${ports.appPort} by number, past the sluice proxy, so it is never split or measured: set its targetPort to ${ports.portName}`;
+      await this.warnOnce(deployment, 'bypass', 'ServiceBypassesProxy', message);
+      return { type: 'ProxyReachable', status: 'False', reason: 'ServiceBypassesProxy', message };
+    }
+    this.warned.delete(`${namespace}/${name}/bypass`);
+    const error = status.lastAnalysis?.error;
+    if (error?.code === 'ProviderUnreachable') {
+      return {
+        type: 'ProxyReachable',
+        status: 'False',
+        reason: 'MetricsUnreachable',
+        message: error.message,
+      };
+    }
+    return {
+      type: 'ProxyReachable',
+      status: 'True',
+      reason: 'ProxyInjected',
+      message: 'the sluice proxy fronts every pod and every Service of the Deployment',
+    };
+  }
+
+  private async warnOnce(
+    deployment: DeploymentObject,
+    kind: string,
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const key = `${namespace}/${name}/${kind}`;
+    if (this.warned.get(key) === message) return;
+    this.warned.set(key, message);
+    this.options.logger.warn({ namespace, deployment: name, reason, message }, 'releaseWarning');
+    await recordEvent(this.world, deployment, { type: 'Warning', reason, message }, this.now());
+  }
+}
+
+export type { ConfigKind };

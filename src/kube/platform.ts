@@ -1,0 +1,511 @@
+import { randomBytes } from 'node:crypto';
+import { ACTIONS, ANNOTATIONS, MANAGED_ANNOTATIONS, type Action, type CanaryConfig } from '../annotations.js';
+import { decodeCandidate, type SealKey } from '../candidate.js';
+import { removeInjection } from '../injection.js';
+import type { Logger } from '../log.js';
+import type { PodTemplate } from '../pod-template.js';
+import type { Platform } from '../platform/platform.js';
+import type { Observations, ReleaseAction, ReleaseStatus, Route } from '../release/status.js';
+import { dataRevision, releaseRevision, type ConfigRevision } from '../revision.js';
+import type { RouteStore } from '../routes/server.js';
+import type { RouteCanary } from '../routes/table.js';
+import { injectProxy } from '../../webhook/inject.js';
+import {
+  promotedCondition,
+  setCondition,
+  writeCanaryStatus,
+  type CanaryStatus,
+  type Condition,
+} from './canary-object.js';
+import {
+  canaryDeployment,
+  canaryName,
+  canaryRevisionOf,
+  canaryService,
+  canaryUrl,
+  CANARY_OF_LABEL,
+  configCopy,
+  configRefs,
+  proxyPorts,
+  proxySettingsOf,
+  renameConfigRefs,
+  rolloutComplete,
+  type ConfigKind,
+  type ConfigObject,
+  type ConfigRef,
+  type DeploymentObject,
+} from './objects.js';
+import { apiPath, isConflict, type KubeRest } from './rest.js';
+
+/**
+ * The Kubernetes platform (STYLE.md: "a Platform that carries out release actions"): observes one opted-in
+ * Deployment through the controller's caches and carries out the state machine's actions with API calls.
+ * One is made for each step, from the caches as they are then.
+ */
+
+const {
+  stableRevision: STABLE,
+  candidateRevision: CANDIDATE_REVISION,
+  candidate: CANDIDATE,
+  promote: PROMOTE,
+} = MANAGED_ANNOTATIONS;
+const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+/** A key as one segment of a JSON Pointer (RFC 6901). */
+const escape = (key: string): string => key.replaceAll('~', '~0').replaceAll('/', '~1');
+
+export interface KubeWorld {
+  rest: KubeRest;
+  deployment(namespace: string, name: string): DeploymentObject | undefined;
+  /** A tracked ConfigMap or Secret (labelled sluice.dev/tracked), from the caches. */
+  config(kind: ConfigKind, namespace: string, name: string): ConfigObject | undefined;
+  routes: RouteStore;
+  sealKey: SealKey | undefined;
+  canaryUrlTemplate: string;
+  identity: string;
+  logger: Logger;
+}
+
+/** The held change could not be read (a sealed Secret without the key, a corrupt payload). */
+export class CandidateUnavailableError extends Error {
+  readonly code = 'CandidateUnavailable';
+  constructor(what: string, reason: string, options?: ErrorOptions) {
+    super(`the held change of ${what} cannot be used: ${reason}`, options);
+    this.name = 'CandidateUnavailableError';
+  }
+}
+
+/** An action named a revision that is no longer the candidate: the next step sees the new one. */
+export class StaleRevisionError extends Error {
+  readonly code = 'StaleRevision';
+  constructor(asked: string, current: string | null) {
+    super(`revision ${asked} is no longer the candidate (now ${current ?? 'none'})`);
+    this.name = 'StaleRevisionError';
+  }
+}
+
+interface HeldConfig {
+  ref: ConfigRef;
+  object: ConfigObject;
+  stable: string;
+  /** The held data's revision and payload, when a change is held. */
+  candidate: { revision: string; payload: string } | null;
+}
+
+/** What a step sees of a release: the template and configs, stable and held. */
+export interface ReleaseView {
+  stableTemplateRevision: string | null;
+  heldTemplate: { revision: string; payload: string } | null;
+  configs: HeldConfig[];
+  stableRevision: string | null;
+  candidateRevision: string | null;
+}
+
+/** Reads the stable and held revisions off a Deployment and its tracked configs. */
+export function viewRelease(
+  deployment: DeploymentObject,
+  lookup: (kind: ConfigKind, name: string) => ConfigObject | undefined,
+  decodeTemplate: (payload: string) => PodTemplate,
+): ReleaseView {
+  const annotations = deployment.metadata?.annotations ?? {};
+  const stableTemplateRevision = annotations[STABLE] ?? null;
+  const heldRevision = annotations[CANDIDATE_REVISION];
+  const heldPayload = annotations[CANDIDATE];
+  const heldTemplate =
+    heldRevision !== undefined && heldPayload !== undefined && heldRevision !== stableTemplateRevision
+      ? { revision: heldRevision, payload: heldPayload }
+      : null;
+  const template = deployment.spec?.template;
+  const refs = new Map<string, ConfigRef>();
+  for (const ref of template === undefined ? [] : configRefs(template))
+    refs.set(`${ref.kind}/${ref.name}`, ref);
+  if (heldTemplate !== null) {
+    for (const ref of configRefs(decodeTemplate(heldTemplate.payload)))
+      refs.set(`${ref.kind}/${ref.name}`, ref);
+  }
+  const configs: HeldConfig[] = [];
+  for (const ref of refs.values()) {
+    const object = lookup(ref.kind, ref.name);
+    if (object === undefined) continue;
+    const own = object.metadata?.annotations ?? {};
+    const stable = own[STABLE] ?? dataRevisionOf(object);
+    const revision = own[CANDIDATE_REVISION];
+    const payload = own[CANDIDATE];
+    configs.push({
+      ref,
+      object,
+      stable,
+      candidate:
+        revision !== undefined && payload !== undefined && revision !== stable ? { revision, payload } : null,
+    });
+  }
+  const stableRevision =
+    stableTemplateRevision === null
+      ? null
+      : releaseRevision(
+          stableTemplateRevision,
+          configs.map((c) => revisionOf(c, c.stable)),
+        );
+  const anyHeld = heldTemplate !== null || configs.some((c) => c.candidate !== null);
+  const candidateRevision =
+    !anyHeld || stableTemplateRevision === null
+      ? null
+      : releaseRevision(
+          heldTemplate?.revision ?? stableTemplateRevision,
+          configs.map((c) => revisionOf(c, c.candidate?.revision ?? c.stable)),
+        );
+  return { stableTemplateRevision, heldTemplate, configs, stableRevision, candidateRevision };
+}
+
+const revisionOf = (config: HeldConfig, revision: string): ConfigRevision => ({
+  kind: config.ref.kind,
+  name: config.ref.name,
+  revision,
+});
+
+/** Data a config has never had a change held for: its revision as the webhook would compute it. */
+const dataRevisionOf = (object: ConfigObject): string =>
+  dataRevision({ data: object.data, binaryData: object.binaryData });
+
+export interface KubePlatformOptions {
+  world: KubeWorld;
+  namespace: string;
+  name: string;
+  config: CanaryConfig;
+  /** The status as last recorded, with what only the Canary object holds. */
+  previous: CanaryStatus;
+  /** The Canary's resourceVersion when it was last read or written; guards against a second writer. */
+  resourceVersion: string | undefined;
+  now?: () => number;
+}
+
+export class KubePlatform implements Platform {
+  private route: RouteCanary | null;
+  private conditions: Condition[];
+  /** What record() wrote, and the Canary's resourceVersion after it. */
+  recorded: { status: CanaryStatus; resourceVersion: string | undefined } | null = null;
+  private readonly now: () => number;
+  private readonly decoded = new Map<string, unknown>();
+
+  constructor(private readonly options: KubePlatformOptions) {
+    this.route = options.previous.route;
+    this.conditions = [...options.previous.conditions];
+    this.now = options.now ?? Date.now;
+  }
+
+  private get deployment(): DeploymentObject {
+    const { world, namespace, name } = this.options;
+    const found = world.deployment(namespace, name);
+    if (found === undefined) throw new Error(`deployment ${namespace}/${name} is gone`);
+    return found;
+  }
+
+  private get path(): string {
+    return apiPath('apps/v1', 'deployments', this.options.namespace, this.options.name);
+  }
+
+  view(): ReleaseView {
+    const { world, namespace } = this.options;
+    return viewRelease(
+      this.deployment,
+      (kind, name) => world.config(kind, namespace, name),
+      (payload) => this.decodeTemplate(payload),
+    );
+  }
+
+  observe(): Promise<Omit<Observations, 'measurement'>> {
+    const deployment = this.deployment;
+    const view = this.view();
+    const canary = this.options.world.deployment(this.options.namespace, canaryName(this.options.name));
+    const action = deployment.metadata?.annotations?.[ANNOTATIONS.action];
+    return Promise.resolve({
+      stableRevision: view.stableRevision,
+      candidateRevision: view.candidateRevision,
+      canaryReady:
+        view.candidateRevision !== null &&
+        canaryRevisionOf(canary) === view.candidateRevision &&
+        rolloutComplete(canary),
+      primaryReady: rolloutComplete(deployment),
+      action: ACTIONS.includes(action as Action) ? (action as Action) : null,
+    });
+  }
+
+  async apply(action: ReleaseAction): Promise<void> {
+    switch (action.type) {
+      case 'createCanary':
+        return this.createCanary(action.revision);
+      case 'setRoute':
+        return this.setRoute(action.route);
+      case 'promote':
+        return this.promote(action.revision);
+      case 'deleteCanary':
+        return this.deleteCanary();
+      case 'markFailed':
+        // The failed revision is kept in status (failedRevision), where retry and the CLI read it.
+        return;
+      case 'clearAction':
+        return this.clearAction(action.action);
+      case 'event':
+        return this.event(action.kind, action.reason, action.message);
+    }
+  }
+
+  async record(status: ReleaseStatus): Promise<void> {
+    const { world, namespace, name } = this.options;
+    const now = this.now();
+    this.conditions = setCondition(this.conditions, promotedCondition(status), now);
+    const deployment = this.deployment;
+    const full: CanaryStatus = {
+      ...status,
+      trackedConfigs: this.view().configs.map((c) => c.ref),
+      route: this.route,
+      conditions: this.conditions,
+      observedGeneration: deployment.metadata?.generation ?? 0,
+    };
+    const patch: unknown[] = [];
+    if (this.options.resourceVersion !== undefined) {
+      patch.push({ op: 'test', path: '/metadata/resourceVersion', value: this.options.resourceVersion });
+    }
+    patch.push({ op: 'add', path: '/status', value: writeCanaryStatus(full) });
+    const written = await world.rest.patch(
+      apiPath('sluice.dev/v1alpha1', 'canaries', namespace, name, 'status'),
+      'json',
+      patch,
+    );
+    this.recorded = { status: full, resourceVersion: written.metadata?.resourceVersion };
+  }
+
+  /** Sets a condition that the controller, not the state machine, decides (ProxyReachable). */
+  setCondition(condition: Omit<Condition, 'lastTransitionTime'>): void {
+    this.conditions = setCondition(this.conditions, condition, this.now());
+  }
+
+  private decodeTemplate(payload: string): PodTemplate {
+    return (this.decode(payload, 'Deployment') as { template: PodTemplate }).template;
+  }
+
+  private decode(payload: string, what: string): unknown {
+    const hit = this.decoded.get(payload);
+    if (hit !== undefined) return hit;
+    try {
+      const value = decodeCandidate(payload, this.options.world.sealKey);
+      this.decoded.set(payload, value);
+      return value;
+    } catch (err) {
+      throw new CandidateUnavailableError(
+        `${what} ${this.options.namespace}/${this.options.name}`,
+        (err as Error).message,
+        { cause: err },
+      );
+    }
+  }
+
+  private ensureCandidate(revision: string): ReleaseView {
+    const view = this.view();
+    if (view.candidateRevision !== revision) throw new StaleRevisionError(revision, view.candidateRevision);
+    return view;
+  }
+
+  private async createCanary(revision: string): Promise<void> {
+    const { world, namespace, name, config } = this.options;
+    const view = this.ensureCandidate(revision);
+    const primary = this.deployment;
+    const live = primary.spec?.template;
+    if (live === undefined) throw new Error(`deployment ${namespace}/${name} has no pod template`);
+
+    const renames = new Map<string, string>();
+    for (const held of view.configs) {
+      if (held.candidate === null) continue;
+      const data = this.decode(held.candidate.payload, `${held.ref.kind} ${namespace}/${held.ref.name}`) as {
+        data?: Record<string, string>;
+        binaryData?: Record<string, string>;
+      };
+      const copy = configCopy(primary, held.object, held.ref.kind, {
+        data: data.data ?? {},
+        binaryData: data.binaryData ?? {},
+      });
+      const plural = held.ref.kind === 'ConfigMap' ? 'configmaps' : 'secrets';
+      await world.rest.apply(apiPath('v1', plural, namespace, copy.metadata?.name), copy);
+      renames.set(`${held.ref.kind}/${held.ref.name}`, copy.metadata?.name ?? '');
+    }
+
+    const candidate =
+      view.heldTemplate === null ? removeInjection(live) : this.decodeTemplate(view.heldTemplate.payload);
+    const settings = proxySettingsOf(live);
+    if (settings === null) {
+      throw new Error(`deployment ${namespace}/${name} has no sluice proxy yet; the webhook injects it`);
+    }
+    const template = injectProxy(
+      renameConfigRefs(candidate, renames),
+      {
+        ref: { kind: 'Deployment', namespace, name },
+        port: config.port ?? undefined,
+        revision,
+      },
+      settings,
+    );
+    const ports = proxyPorts(template);
+    if (ports === null) throw new Error(`the canary template of ${namespace}/${name} has no proxy port`);
+    const primaryReplicas = primary.spec?.replicas ?? 1;
+    const replicas =
+      config.canaryReplicas ?? Math.max(1, Math.ceil((primaryReplicas * config.maxWeight) / 100));
+    const deployment = canaryDeployment({ primary, template, revision, replicas });
+    await world.rest.apply(apiPath('apps/v1', 'deployments', namespace, canaryName(name)), deployment);
+    await world.rest.apply(
+      apiPath('v1', 'services', namespace, canaryName(name)),
+      canaryService(primary, ports),
+    );
+  }
+
+  private setRoute(route: Route | null): void {
+    const { world, namespace, name } = this.options;
+    if (route === null) {
+      this.route = null;
+    } else {
+      const ports = proxyPorts(this.deployment.spec?.template);
+      if (ports === null) throw new Error(`deployment ${namespace}/${name} has no sluice proxy`);
+      this.route = {
+        url: canaryUrl(world.canaryUrlTemplate, { name, namespace, port: ports.appPort }),
+        weight: route.weight,
+        match: [...route.match],
+        segment: [...route.segment],
+        sticky: route.sticky,
+      };
+    }
+    // Served at once by this replica; the others pick it up from the Canary's status.
+    world.routes.set(namespace, name, this.route);
+  }
+
+  /**
+   * Writes the candidate into the primary with the promotion marker, configs first, so that the pods the
+   * new template starts read the new data. A change of data alone restarts the primary's pods.
+   */
+  private async promote(revision: string): Promise<void> {
+    const { world, namespace } = this.options;
+    const view = this.ensureCandidate(revision);
+    for (const held of view.configs) {
+      if (held.candidate === null) continue;
+      const data = this.decode(held.candidate.payload, `${held.ref.kind} ${namespace}/${held.ref.name}`) as {
+        data?: Record<string, string>;
+        binaryData?: Record<string, string>;
+      };
+      const plural = held.ref.kind === 'ConfigMap' ? 'configmaps' : 'secrets';
+      // A JSON patch, not a merge patch: a key the candidate dropped must go, and a concurrent edit must fail.
+      const patch: unknown[] = [
+        { op: 'test', path: '/metadata/resourceVersion', value: held.object.metadata?.resourceVersion },
+        { op: 'add', path: '/data', value: data.data ?? {} },
+        { op: 'add', path: `/metadata/annotations/${escape(PROMOTE)}`, value: held.candidate.revision },
+      ];
+      if (held.ref.kind === 'ConfigMap')
+        patch.push({ op: 'add', path: '/binaryData', value: data.binaryData ?? {} });
+      await world.rest.patch(apiPath('v1', plural, namespace, held.ref.name), 'json', patch);
+    }
+    await this.withFreshDeployment(async (deployment) => {
+      const patch: unknown[] = [
+        { op: 'test', path: '/metadata/resourceVersion', value: deployment.metadata?.resourceVersion },
+      ];
+      if (view.heldTemplate !== null) {
+        const template = this.decodeTemplate(view.heldTemplate.payload);
+        patch.push({ op: 'replace', path: '/spec/template', value: template });
+        patch.push({
+          op: 'add',
+          path: `/metadata/annotations/${escape(PROMOTE)}`,
+          value: view.heldTemplate.revision,
+        });
+      } else {
+        const annotations = deployment.spec?.template?.metadata?.annotations;
+        patch.push(
+          annotations === undefined
+            ? {
+                op: 'add',
+                path: '/spec/template/metadata/annotations',
+                value: { [RESTARTED_AT]: new Date(this.now()).toISOString() },
+              }
+            : {
+                op: 'add',
+                path: `/spec/template/metadata/annotations/${escape(RESTARTED_AT)}`,
+                value: new Date(this.now()).toISOString(),
+              },
+        );
+      }
+      await world.rest.patch(this.path, 'json', patch);
+    });
+  }
+
+  /** Runs a write against the Deployment as the API has it now, again on a conflict (409). */
+  private async withFreshDeployment(write: (deployment: DeploymentObject) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const deployment = await this.options.world.rest.get<DeploymentObject>(this.path);
+      try {
+        return await write(deployment);
+      } catch (err) {
+        if (!isConflict(err) || attempt === 5) throw err;
+      }
+    }
+  }
+
+  private async deleteCanary(): Promise<void> {
+    const { world, namespace, name } = this.options;
+    await world.rest.delete(apiPath('apps/v1', 'deployments', namespace, canaryName(name)));
+    await world.rest.delete(apiPath('v1', 'services', namespace, canaryName(name)));
+    const selector = `${CANARY_OF_LABEL}=${name}`;
+    for (const plural of ['configmaps', 'secrets']) {
+      const copies = await world.rest.list(apiPath('v1', plural, namespace), selector);
+      for (const copy of copies.items) {
+        await world.rest.delete(apiPath('v1', plural, namespace, copy.metadata?.name));
+      }
+    }
+  }
+
+  /** Removes `sluice.dev/action` once taken, unless someone has set another meanwhile. */
+  private async clearAction(action: Action): Promise<void> {
+    const key = escape(ANNOTATIONS.action);
+    try {
+      await this.options.world.rest.patch(this.path, 'json', [
+        { op: 'test', path: `/metadata/annotations/${key}`, value: action },
+        { op: 'remove', path: `/metadata/annotations/${key}` },
+      ]);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+
+  private async event(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const { world, namespace, name } = this.options;
+    await recordEvent(world, this.deployment, { type, reason, message }, this.now());
+    world.logger.info({ namespace, deployment: name, reason, eventType: type, message }, 'releaseEvent');
+  }
+}
+
+/** A core/v1 Event on a Deployment, as `kubectl describe` and `kubectl events` show it. */
+export async function recordEvent(
+  world: Pick<KubeWorld, 'rest' | 'identity'>,
+  deployment: DeploymentObject,
+  event: { type: 'Normal' | 'Warning'; reason: string; message: string },
+  now: number,
+): Promise<void> {
+  const namespace = deployment.metadata?.namespace ?? 'default';
+  const name = deployment.metadata?.name ?? '';
+  const time = new Date(now).toISOString();
+  await world.rest.create(apiPath('v1', 'events', namespace), {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
+    involvedObject: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name,
+      namespace,
+      uid: deployment.metadata?.uid,
+      resourceVersion: deployment.metadata?.resourceVersion,
+    },
+    type: event.type,
+    reason: event.reason,
+    message: event.message.slice(0, 1024),
+    source: { component: 'sluice-controller' },
+    reportingComponent: 'sluice.dev/controller',
+    reportingInstance: world.identity,
+    firstTimestamp: time,
+    lastTimestamp: time,
+    count: 1,
+  });
+}

@@ -1,0 +1,313 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useCluster, type Cluster } from '../support/kube.js';
+import {
+  eventually,
+  installSluice,
+  startController,
+  startDataPath,
+  type ControllerRun,
+  type DataPath,
+  type Installed,
+} from '../support/sluice-on-cluster.js';
+
+// The whole release flow on a real control plane (DESIGN.md, "A release, end to end"): the webhook and the
+// controller as local processes under their real identities and RBAC, kwok running the pods, and the data
+// path (app v1 behind a real sluice proxy, v2 as the canary, a real Prometheus) on loopback.
+
+const RELEASE_ANNOTATIONS = {
+  'sluice.dev/canary': 'enabled',
+  'sluice.dev/interval': '5s',
+  'sluice.dev/step-weights': '20,50',
+  'sluice.dev/threshold': '2',
+  'sluice.dev/min-requests': '5',
+  'sluice.dev/match': 'traffic=test',
+};
+
+function podinfo(
+  namespace: string,
+  image: string,
+  annotations: Record<string, string> = RELEASE_ANNOTATIONS,
+  extra: { configMap?: string } = {},
+): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'podinfo', namespace, annotations },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'podinfo' } },
+      template: {
+        metadata: { labels: { app: 'podinfo' } },
+        spec: {
+          containers: [
+            {
+              name: 'podinfo',
+              image,
+              ports: [{ name: 'http', containerPort: 9898 }],
+              readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
+              ...(extra.configMap !== undefined && {
+                envFrom: [{ configMapRef: { name: extra.configMap } }],
+              }),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+interface DeploymentJson {
+  metadata: { annotations?: Record<string, string>; generation: number };
+  spec: {
+    template: {
+      metadata?: { labels?: Record<string, string> };
+      spec: {
+        containers: { name: string; image: string; envFrom?: { configMapRef?: { name: string } }[] }[];
+      };
+    };
+  };
+}
+
+interface CanaryJson {
+  status?: {
+    phase?: string;
+    canaryWeight?: number;
+    failedChecks?: number;
+    stableRevision?: string;
+    candidateRevision?: string;
+    failedRevision?: string;
+    conditions?: { type: string; status: string; reason: string }[];
+    lastAnalysis?: { result: string; summary: string };
+  };
+}
+
+describe('a release on a real control plane', () => {
+  const cluster = useCluster();
+  let installed: Installed;
+  let data: DataPath | undefined;
+  let controller: ControllerRun | undefined;
+
+  beforeAll(async () => {
+    installed = await installSluice(cluster());
+  });
+  afterAll(async () => {
+    await installed?.uninstall();
+  });
+  afterEach(async (context) => {
+    if (context.task.result?.state === 'fail' && controller !== undefined) {
+      // What the controller did and what went wrong, to read next to the failed assertion.
+      const lines = controller.logs.filter(
+        (l) => (l['level'] as number) >= 40 || l['msg'] === 'releaseEvent',
+      );
+      console.error(lines.map((l) => JSON.stringify(l)).join('\n'));
+    }
+    await controller?.stop();
+    await data?.stop();
+    controller = undefined;
+    data = undefined;
+  });
+
+  const c = (): Cluster => cluster();
+  const getJson = async <T>(namespace: string, what: string): Promise<T> =>
+    JSON.parse(await c().kubectl(['get', what, '-n', namespace, '-o', 'json'])) as T;
+  const exists = async (namespace: string, what: string): Promise<boolean> =>
+    (await c().tryKubectl(['get', what, '-n', namespace])).exitCode === 0;
+  const canaryPhase = async (namespace: string, phase: string): Promise<CanaryJson | undefined> => {
+    const canary = await getJson<CanaryJson>(namespace, 'canary/podinfo').catch(() => undefined);
+    return canary?.status?.phase === phase ? canary : undefined;
+  };
+  const imageOf = (deployment: DeploymentJson): string | undefined =>
+    deployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')?.image;
+
+  /** A namespace with podinfo opted in and rolled out, and a controller with its data path. */
+  async function setUp(
+    namespace: string,
+    canary: { errorRate: number; latencyMs: number } = { errorRate: 0, latencyMs: 0 },
+    extra: { configMap?: string } = {},
+  ): Promise<void> {
+    await c().kubectl(['create', 'namespace', namespace]);
+    if (extra.configMap !== undefined) {
+      await c().kubectl([
+        'create',
+        'configmap',
+        extra.configMap,
+        '-n',
+        namespace,
+        '--from-literal=GREETING=hello',
+      ]);
+    }
+    await c().apply(podinfo(namespace, 'example/podinfo:1.0', RELEASE_ANNOTATIONS, extra));
+    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', namespace, '--timeout=90s'], {
+      timeoutMs: 100_000,
+    });
+    data = await startDataPath(namespace, 'podinfo', canary);
+    controller = await startController(installed, namespace, data);
+    await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
+  }
+
+  it('injects the proxy on opt-in, and the pods come up with it', async () => {
+    const ns = 'opt-in';
+    await c().kubectl(['create', 'namespace', ns]);
+    await c().apply(podinfo(ns, 'example/podinfo:1.0'));
+    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', ns, '--timeout=90s'], {
+      timeoutMs: 100_000,
+    });
+    const deployment = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    expect(deployment.spec.template.spec.containers.map((c) => c.name)).toEqual(['podinfo', 'sluice-proxy']);
+    expect(deployment.metadata.annotations?.['sluice.dev/stable-revision']).toMatch(/^[0-9a-f]{10}$/);
+    const pods = await getJson<{
+      items: { spec: { containers: { name: string }[] }; status: { phase: string } }[];
+    }>(ns, 'pods');
+    expect(pods.items).toHaveLength(2);
+    for (const pod of pods.items) {
+      expect(pod.spec.containers.map((c) => c.name)).toContain('sluice-proxy');
+      expect(pod.status.phase).toBe('Running');
+    }
+  });
+
+  it('rejects an invalid annotation with a message naming it and what is allowed', async () => {
+    const ns = 'opt-in';
+    const result = await c().tryKubectl([
+      'annotate',
+      'deployment/podinfo',
+      '-n',
+      ns,
+      'sluice.dev/step-weight=250',
+      '--overwrite',
+    ]);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('sluice.dev/step-weight');
+    expect(result.stderr).toContain('1 to 100');
+  });
+
+  it('holds an image change, steps the weight, and promotes it', async () => {
+    const ns = 'promote';
+    await setUp(ns);
+    const watch = watchCanaries(c(), ns);
+    try {
+      await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
+      const held = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+      expect(imageOf(held)).toBe('example/podinfo:1.0');
+      expect(held.metadata.annotations?.['sluice.dev/candidate-revision']).toMatch(/^[0-9a-f]{10}$/);
+
+      const canaryDeployment = await eventually('the canary Deployment', async () =>
+        (await exists(ns, 'deployment/podinfo-canary'))
+          ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
+          : undefined,
+      );
+      expect(imageOf(canaryDeployment)).toBe('example/podinfo:2.0');
+      expect(canaryDeployment.spec.template.metadata?.labels).toMatchObject({
+        app: 'podinfo-canary',
+        'sluice.dev/role': 'canary',
+      });
+      expect(await exists(ns, 'service/podinfo-canary')).toBe(true);
+      await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+
+      await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
+        timeoutMs: 130_000,
+      });
+      const promoted = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+      expect(imageOf(promoted)).toBe('example/podinfo:2.0');
+      expect(promoted.spec.template.spec.containers.map((c) => c.name)).toContain('sluice-proxy');
+      expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
+      const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
+      expect(canary.status?.phase).toBe('Succeeded');
+      expect(canary.status?.stableRevision).toBe(
+        held.metadata.annotations?.['sluice.dev/candidate-revision'],
+      );
+      await eventually('the canary objects to be deleted', async () =>
+        !(await exists(ns, 'deployment/podinfo-canary')) && !(await exists(ns, 'service/podinfo-canary'))
+          ? true
+          : undefined,
+      );
+      const totals = data?.load.totals();
+      expect(totals?.canaryRequests).toBeGreaterThan(0);
+      expect(totals?.testCanaryRequests).toBeGreaterThan(0);
+    } finally {
+      watch.stop();
+    }
+    const weights = watch.rows().map((row) => row.weight);
+    expect(weights).toContain('20');
+    expect(weights).toContain('50');
+    expect(watch.rows().map((row) => row.status)).toContain('Succeeded');
+  });
+
+  it('rolls a failing canary back without touching the primary, and starts it again only on retry', async () => {
+    const ns = 'rollback';
+    await setUp(ns, { errorRate: 0.6, latencyMs: 0 });
+    const before = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
+    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 120_000);
+    expect(failed.status?.failedChecks).toBe(2);
+    expect(failed.status?.lastAnalysis?.result).toBe('failed');
+    expect(failed.status?.conditions?.find((c) => c.type === 'Promoted')?.status).toBe('False');
+    const after = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    expect(imageOf(after)).toBe('example/podinfo:1.0');
+    expect(after.spec.template).toEqual(before.spec.template);
+    await eventually('the canary objects to be deleted', async () =>
+      !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+    );
+
+    // Re-applying the same spec holds the same candidate, which stays failed.
+    await c().apply(podinfo(ns, 'example/podinfo:2.0'));
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await getJson<CanaryJson>(ns, 'canary/podinfo')).status?.phase).toBe('Failed');
+    expect(await exists(ns, 'deployment/podinfo-canary')).toBe(false);
+
+    await c().kubectl(['annotate', 'deployment/podinfo', '-n', ns, 'sluice.dev/action=retry']);
+    await eventually('the release to start again', () => canaryPhase(ns, 'Progressing'));
+    await eventually('the action to be consumed', async () => {
+      const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+      return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
+    });
+  });
+
+  it('denies a promotion marker written by anyone but the controller', async () => {
+    const ns = 'opt-in';
+    await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:3.0']);
+    const held = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    const candidate = held.metadata.annotations?.['sluice.dev/candidate-revision'] ?? '';
+    const forged = await c().tryKubectl([
+      'annotate',
+      'deployment/podinfo',
+      '-n',
+      ns,
+      `sluice.dev/promote=${candidate}`,
+      '--as=mallory',
+      '--as-group=system:masters',
+    ]);
+    expect(forged.exitCode).not.toBe(0);
+    expect(forged.stderr).toContain('sluice promote');
+    expect(imageOf(await getJson<DeploymentJson>(ns, 'deployment/podinfo'))).toBe('example/podinfo:1.0');
+  });
+});
+
+interface WatchRow {
+  name: string;
+  status: string;
+  weight: string;
+}
+
+/** `kubectl get canaries -w`, as a user would run it, with its rows parsed. */
+function watchCanaries(cluster: Cluster, namespace: string): { rows(): WatchRow[]; stop(): void } {
+  const child: ChildProcess = spawn(
+    cluster.kubectlPath,
+    ['--kubeconfig', cluster.kubeconfigPath, 'get', 'canaries', '-n', namespace, '-w'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return {
+    rows: () =>
+      text
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((cols) => cols.length >= 3)
+        .map(([name = '', status = '', weight = '']) => ({ name, status, weight })),
+    stop: () => {
+      child.kill('SIGTERM');
+    },
+  };
+}

@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { startSampleApp, type AppBehaviour, type SampleApp } from '../../src/demo/app.js';
+import { startLoad, type LoadGenerator } from '../../src/demo/load.js';
+import type { Cluster } from './kube.js';
+import { runProxyProcess, runSluice, type SluiceProcess } from './process.js';
+import { freePort, waitFor } from './processes.js';
+import { startPrometheus, type RunningPrometheus } from './prometheus.js';
+
+/**
+ * sluice on the test control plane: its CRD and RBAC applied from manifests/, the webhook as a local
+ * process registered through a real MutatingWebhookConfiguration, and, per scenario, the controller as a
+ * local process under its ServiceAccount's identity, with a data path of local processes (the sample app
+ * v1 behind a real `sluice proxy`, v2 as the canary, a real Prometheus scraping the proxy) and load.
+ */
+
+export const CONTROLLER_IDENTITY = 'system:serviceaccount:sluice-system:sluice-controller';
+const MANIFESTS = new URL('../../manifests/', import.meta.url);
+
+export interface Installed {
+  sealKeyFile: string;
+  webhook: SluiceProcess;
+  controllerKubeconfig: string;
+  dir: string;
+  uninstall(): Promise<void>;
+}
+
+/** Applies what sluice needs from manifests/ and starts and registers the webhook. */
+export async function installSluice(cluster: Cluster): Promise<Installed> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
+  for (const file of ['namespace.yaml', 'crd.yaml', 'rbac.yaml']) {
+    await cluster.kubectl(['apply', '-n', 'sluice-system', '-f', new URL(file, MANIFESTS).pathname]);
+  }
+  await cluster.kubectl(['wait', '--for=condition=Established', 'crd/canaries.sluice.dev', '--timeout=30s']);
+  const sealKeyFile = join(dir, 'seal-key');
+  await writeFile(sealKeyFile, randomBytes(32).toString('hex'));
+
+  const { cert, key } = await cluster.issueCertificate('sluice-webhook', ['127.0.0.1']);
+  const certDir = join(dir, 'webhook-certs');
+  await mkdir(certDir);
+  await writeFile(join(certDir, 'tls.crt'), cert);
+  await writeFile(join(certDir, 'tls.key'), key);
+  const port = await freePort();
+  const webhook = runSluice([
+    'webhook',
+    '--standalone',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--cert-dir',
+    certDir,
+    '--seal-key-file',
+    sealKeyFile,
+    '--controller-identity',
+    CONTROLLER_IDENTITY,
+  ]);
+  await webhook.waitForLog('listening', 20_000);
+  await cluster.apply(
+    await webhookConfiguration(cluster.webhookClientConfig(`https://127.0.0.1:${port}/mutate`)),
+  );
+
+  const controllerKubeconfig = await cluster.serviceAccountKubeconfig('sluice-system', 'sluice-controller');
+  return {
+    sealKeyFile,
+    webhook,
+    controllerKubeconfig,
+    dir,
+    async uninstall() {
+      await webhook.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The MutatingWebhookConfiguration of manifests/ when it is there, else an equivalent one, pointed at the
+ * webhook on 127.0.0.1 instead of its in-cluster Service.
+ */
+async function webhookConfiguration(clientConfig: { url: string; caBundle: string }): Promise<object> {
+  try {
+    const text = await readFile(new URL('webhook.yaml', MANIFESTS), 'utf8');
+    const found = parseAllDocuments(text)
+      .map((d) => d.toJS() as { kind?: string; webhooks?: { clientConfig: unknown }[] })
+      .find((d) => d.kind === 'MutatingWebhookConfiguration');
+    if (found !== undefined) {
+      for (const webhook of found.webhooks ?? []) webhook.clientConfig = clientConfig;
+      return found;
+    }
+  } catch {
+    // no manifest of it (yet): the equivalent below
+  }
+  const namespaceSelector = {
+    matchExpressions: [
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'sluice-system'] },
+    ],
+  };
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'sluice-webhook' },
+    webhooks: [
+      {
+        name: 'deployments.sluice.dev',
+        clientConfig,
+        rules: [
+          {
+            apiGroups: ['apps'],
+            apiVersions: ['v1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['deployments'],
+          },
+        ],
+        namespaceSelector,
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        timeoutSeconds: 5,
+        admissionReviewVersions: ['v1'],
+        matchConditions: [
+          {
+            name: 'has-sluice-annotations',
+            expression:
+              "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('sluice.dev/'))) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('sluice.dev/')))",
+          },
+        ],
+      },
+      {
+        name: 'configs.sluice.dev',
+        clientConfig,
+        rules: [
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            operations: ['UPDATE'],
+            resources: ['configmaps', 'secrets'],
+          },
+        ],
+        namespaceSelector,
+        objectSelector: { matchLabels: { 'sluice.dev/tracked': 'true' } },
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        timeoutSeconds: 5,
+        admissionReviewVersions: ['v1'],
+      },
+    ],
+  };
+}
+
+export interface DataPath {
+  v1: SampleApp;
+  v2: SampleApp;
+  proxy: SluiceProcess & { port: number; adminPort: number };
+  prometheus: RunningPrometheus;
+  controllerPort: number;
+  load: LoadGenerator;
+  stop(): Promise<void>;
+}
+
+/**
+ * One primary pod's data path as local processes: app v1 behind `sluice proxy`, which long-polls the
+ * controller at `controllerPort`; app v2 where the canary Service would be; Prometheus scraping the proxy;
+ * and steady load, some of it with `traffic: test`.
+ */
+export async function startDataPath(
+  namespace: string,
+  deployment: string,
+  canary: Omit<AppBehaviour, 'version'>,
+): Promise<DataPath> {
+  const v1 = await startSampleApp({ version: 'v1', errorRate: 0, latencyMs: 0 }, { host: '127.0.0.1' });
+  const v2 = await startSampleApp({ version: 'v2', ...canary }, { host: '127.0.0.1' });
+  const controllerPort = await freePort();
+  const proxy = await runProxyProcess([
+    '--app-port',
+    String(v1.port),
+    '--control-url',
+    `http://127.0.0.1:${controllerPort}`,
+    '--namespace',
+    namespace,
+    '--deployment',
+    deployment,
+    '--revision',
+    'v1',
+  ]);
+  const prometheus = await startPrometheus([`127.0.0.1:${proxy.adminPort}`]);
+  const load = startLoad({
+    targets: [`http://127.0.0.1:${proxy.port}`],
+    rate: 40,
+    testRate: 4,
+    testHeader: { name: 'traffic', value: 'test' },
+    maxRequests: 200_000,
+    maxDurationMs: 400_000,
+  });
+  return {
+    v1,
+    v2,
+    proxy,
+    prometheus,
+    controllerPort,
+    load,
+    async stop() {
+      await load.stop();
+      await proxy.stop();
+      await prometheus.stop();
+      await v1.close();
+      await v2.close();
+    },
+  };
+}
+
+export interface ControllerRun extends SluiceProcess {
+  port: number;
+}
+
+/** `sluice controller` as a local process, as the sluice-controller ServiceAccount, for one namespace. */
+export async function startController(
+  installed: Installed,
+  namespace: string,
+  data: DataPath,
+  identity = `controller-${randomBytes(3).toString('hex')}`,
+): Promise<ControllerRun> {
+  const controller = runSluice([
+    'controller',
+    '--kubeconfig',
+    installed.controllerKubeconfig,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(data.controllerPort),
+    '--watch-namespace',
+    namespace,
+    '--identity',
+    identity,
+    '--lease-name',
+    `sluice-${namespace}`,
+    '--lease-duration',
+    '3s',
+    '--tick',
+    '500ms',
+    '--metrics-provider',
+    'prometheus',
+    '--prometheus-url',
+    data.prometheus.url,
+    '--seal-key-file',
+    installed.sealKeyFile,
+    '--canary-url-template',
+    data.v2.url,
+  ]);
+  await controller.waitForLog('controllerStarted', 20_000);
+  await controller.waitForLog('leadership', 20_000);
+  return Object.assign(controller, { port: data.controllerPort });
+}
+
+/** Polls `check` until it returns something other than undefined, and returns that. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  let found: T | undefined;
+  await waitFor(
+    what,
+    async () => {
+      found = await check();
+      return found !== undefined;
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+  return found as T;
+}
