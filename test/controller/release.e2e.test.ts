@@ -61,12 +61,17 @@ interface DeploymentJson {
   metadata: { annotations?: Record<string, string>; generation: number };
   spec: {
     template: {
-      metadata?: { labels?: Record<string, string> };
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
       spec: {
         containers: { name: string; image: string; envFrom?: { configMapRef?: { name: string } }[] }[];
       };
     };
   };
+}
+
+interface ConfigMapJson {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  data?: Record<string, string>;
 }
 
 interface CanaryJson {
@@ -260,6 +265,94 @@ describe('a release on a real control plane', () => {
     await eventually('the action to be consumed', async () => {
       const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
       return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
+    });
+  });
+
+  it('holds a ConfigMap change, gives the canary a copy of it, and writes it back on promotion', async () => {
+    const ns = 'configmap';
+    await setUp(ns, undefined, { configMap: 'podinfo-config' });
+    await eventually('the ConfigMap to be tracked', async () => {
+      const cm = await getJson<ConfigMapJson>(ns, 'configmap/podinfo-config');
+      return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
+    });
+    await c().kubectl(['patch', 'configmap/podinfo-config', '-n', ns, '-p', '{"data":{"GREETING":"hola"}}']);
+    const held = await getJson<ConfigMapJson>(ns, 'configmap/podinfo-config');
+    expect(held.data).toEqual({ GREETING: 'hello' });
+    expect(held.metadata.annotations?.['sluice.dev/candidate-revision']).toMatch(/^[0-9a-f]{10}$/);
+
+    const copy = await eventually('the canary copy of the ConfigMap', async () =>
+      (await exists(ns, 'configmap/podinfo-config-canary'))
+        ? getJson<ConfigMapJson>(ns, 'configmap/podinfo-config-canary')
+        : undefined,
+    );
+    expect(copy.data).toEqual({ GREETING: 'hola' });
+    const canaryDeployment = await eventually('the canary Deployment', async () =>
+      (await exists(ns, 'deployment/podinfo-canary'))
+        ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
+        : undefined,
+    );
+    const app = canaryDeployment.spec.template.spec.containers.find((c) => c.name === 'podinfo');
+    expect(app?.envFrom?.[0]?.configMapRef?.name).toBe('podinfo-config-canary');
+    expect(imageOf(canaryDeployment)).toBe('example/podinfo:1.0');
+
+    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+    await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
+      timeoutMs: 130_000,
+    });
+    const promoted = await getJson<ConfigMapJson>(ns, 'configmap/podinfo-config');
+    expect(promoted.data).toEqual({ GREETING: 'hola' });
+    expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
+    const primary = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    expect(primary.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBeDefined();
+    await eventually('the copy to be deleted', async () =>
+      !(await exists(ns, 'configmap/podinfo-config-canary')) ? true : undefined,
+    );
+  });
+
+  it('resumes a release at the weight it had when the controller was killed', async () => {
+    const ns = 'resume';
+    await setUp(ns);
+    await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
+    const running = await eventually('weight 20', async () => {
+      const canary = await canaryPhase(ns, 'Progressing');
+      return canary?.status?.canaryWeight === 20 ? canary : undefined;
+    });
+    controller?.child.kill('SIGKILL');
+    await controller?.exited;
+    if (data === undefined) throw new Error('no data path');
+    controller = await startController(installed, ns, data);
+    const resumed = await getJson<CanaryJson>(ns, 'canary/podinfo');
+    expect(resumed.status?.canaryWeight).toBeGreaterThanOrEqual(20);
+    expect(resumed.status?.candidateRevision).toBe(running.status?.candidateRevision);
+    await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
+      timeoutMs: 130_000,
+    });
+    const events = controller.logs.filter((l) => l['msg'] === 'releaseEvent').map((l) => l['reason']);
+    expect(events).not.toContain('CanaryStarted');
+    expect(events).toContain('Promoted');
+  });
+
+  it('removes the proxy and cleans up when a Deployment opts out mid-release', async () => {
+    const ns = 'opt-out';
+    await setUp(ns);
+    await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
+    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+    await eventually('the canary Deployment', async () =>
+      (await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+    );
+    await c().kubectl(['annotate', 'deployment/podinfo', '-n', ns, 'sluice.dev/canary-']);
+    const out = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    expect(out.spec.template.spec.containers.map((c) => c.name)).toEqual(['podinfo']);
+    expect(out.metadata.annotations?.['sluice.dev/candidate']).toBeUndefined();
+    await eventually('the canary objects and the Canary to be deleted', async () =>
+      !(await exists(ns, 'deployment/podinfo-canary')) &&
+      !(await exists(ns, 'service/podinfo-canary')) &&
+      !(await exists(ns, 'canary/podinfo'))
+        ? true
+        : undefined,
+    );
+    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', ns, '--timeout=90s'], {
+      timeoutMs: 100_000,
     });
   });
 

@@ -39,6 +39,8 @@ export function run(
         exitCode: code ?? 128,
       }),
     );
+    // A command that exits without reading its stdin closes the pipe: that is not the command failing.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');
   });
 }
