@@ -12,9 +12,12 @@ import {
 } from '../kube/canary-object.js';
 import { Informer } from '../kube/informer.js';
 import {
+  canaryName,
+  CANARY_SUFFIX,
   configRefs,
   proxyPorts,
   servicesBypassingProxy,
+  appPortNames,
   type ConfigKind,
   type ConfigObject,
   type DeploymentObject,
@@ -59,6 +62,8 @@ interface Remembered {
 }
 
 const TRACK_RETRY_MS = 30_000;
+/** A Service name is a DNS label, as is the canary-of label's value. */
+const MAX_NAME = 63;
 const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 export class Controller {
@@ -224,6 +229,11 @@ export class Controller {
       await this.warnOnce(deployment, 'InvalidAnnotations', 'ChangeDenied', message);
       return;
     }
+    if (optedIn && canaryName(name).length > MAX_NAME) {
+      const message = `deployment ${namespace}/${name} cannot be canaried: its canary Service ${canaryName(name)} would be longer than ${MAX_NAME} characters; use a Deployment name of at most ${MAX_NAME - CANARY_SUFFIX.length}`;
+      await this.warnOnce(deployment, 'name', 'NameTooLong', message);
+      return;
+    }
     const config = parsed.ok ? parsed.config : { ...defaultCanaryConfig(), enabled: false };
     if (canary === undefined && !optedIn) return;
 
@@ -368,9 +378,10 @@ export class Controller {
             this.services.list(namespace),
             template.metadata?.labels ?? {},
             ports.appPort,
+            appPortNames(template, ports.appPort),
           );
     if (ports !== null && bypassing.length > 0) {
-      const message = `Service ${bypassing.join(', ')} sends traffic to port ${ports.appPort} by number, past the sluice proxy, so it is never split or measured: set its targetPort to ${ports.portName}`;
+      const message = `Service ${bypassing.join(', ')} sends traffic to the app's port ${ports.appPort} directly, past the sluice proxy, so it is never split or measured: set its targetPort to ${ports.portName}`;
       await this.warnOnce(deployment, 'bypass', 'ServiceBypassesProxy', message);
       return { type: 'ProxyReachable', status: 'False', reason: 'ServiceBypassesProxy', message };
     }

@@ -82,6 +82,7 @@ export function readCanaryStatus(object: CanaryObject | undefined, now: number):
     trackedConfigs: Array.isArray(raw['trackedConfigs']) ? (raw['trackedConfigs'] as ConfigRef[]) : [],
     route: route !== null && typeof route === 'object' ? (route as RouteCanary) : null,
     conditions: Array.isArray(raw['conditions']) ? (raw['conditions'] as Condition[]) : [],
+    ...(typeof raw['observedGeneration'] === 'number' && { observedGeneration: raw['observedGeneration'] }),
   };
 }
 

@@ -142,9 +142,12 @@ const LABEL_VALUE_MAX = 63;
  * match the canary's.
  */
 export function canaryLabelValue(value: string): string {
+  if (value === '') return CANARY_SUFFIX.slice(1);
   const room = LABEL_VALUE_MAX - CANARY_SUFFIX.length;
-  const head = value.slice(0, room).replace(/[^A-Za-z0-9]+$/, '');
-  return `${head}${CANARY_SUFFIX}`;
+  const trim = (text: string): string => text.replace(/[^A-Za-z0-9]+$/, '');
+  const out = `${trim(value.slice(0, room))}${CANARY_SUFFIX}`;
+  // A full-length value that already ends in -canary would come out as itself: shorten it by one more.
+  return out === value ? `${trim(value.slice(0, room - 1))}${CANARY_SUFFIX}` : out;
 }
 
 export interface CanaryPlan {
@@ -269,23 +272,37 @@ export function configCopy(
 }
 
 /**
- * Services in the Deployment's namespace that select its pods but send traffic to the app's port by number,
- * past the proxy: their traffic is never split, and analysis never sees it.
+ * Services in the Deployment's namespace that select its pods but send traffic to the app's port, by
+ * number or by its renamed name (`http-app`), past the proxy: their traffic is never split, and analysis
+ * never sees it.
  */
 export function servicesBypassingProxy(
   services: readonly ServiceObject[],
   podLabels: Readonly<Record<string, string>>,
   appPort: number,
+  appPortNames: readonly string[] = [],
 ): string[] {
   return services
     .filter((service) => {
       const selector = service.spec?.selector ?? {};
       const keys = Object.keys(selector);
       if (keys.length === 0 || keys.some((k) => podLabels[k] !== selector[k])) return false;
-      return (service.spec?.ports ?? []).some((p) => (p.targetPort ?? p.port) === appPort);
+      return (service.spec?.ports ?? []).some((p) => {
+        const target = p.targetPort ?? p.port;
+        return target === appPort || (typeof target === 'string' && appPortNames.includes(target));
+      });
     })
     .map((service) => service.metadata?.name ?? '')
     .sort();
+}
+
+/** The names the app's containers give the port the proxy forwards to. */
+export function appPortNames(template: PodTemplate, appPort: number): string[] {
+  return template.spec.containers
+    .filter((c) => c.name !== PROXY_CONTAINER)
+    .flatMap((c) => c.ports ?? [])
+    .filter((p) => p.containerPort === appPort && p.name !== undefined)
+    .map((p) => p.name as string);
 }
 
 /** The proxies' /metrics of the primary's pods, for the direct provider. */
