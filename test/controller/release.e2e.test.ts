@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useCluster, type Cluster } from '../support/kube.js';
+import { freePort } from '../support/processes.js';
 import {
   eventually,
   installSluice,
@@ -148,6 +149,7 @@ describe('a release on a real control plane', () => {
     });
     data = await startDataPath(namespace, 'podinfo', canary);
     controller = await startController(installed, namespace, data);
+    await controller.waitForLog('leadership', 20_000);
     await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
   }
 
@@ -321,6 +323,7 @@ describe('a release on a real control plane', () => {
     await controller?.exited;
     if (data === undefined) throw new Error('no data path');
     controller = await startController(installed, ns, data);
+    await controller.waitForLog('leadership', 20_000);
     const resumed = await getJson<CanaryJson>(ns, 'canary/podinfo');
     expect(resumed.status?.canaryWeight).toBeGreaterThanOrEqual(20);
     expect(resumed.status?.candidateRevision).toBe(running.status?.candidateRevision);
@@ -354,6 +357,73 @@ describe('a release on a real control plane', () => {
     await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', ns, '--timeout=90s'], {
       timeoutMs: 100_000,
     });
+  });
+
+  it('runs two replicas: one leads, both serve the same routes, and a stopped leader hands over at once', async () => {
+    const ns = 'replicas';
+    await setUp(ns);
+    if (data === undefined || controller === undefined) throw new Error('not set up');
+    const second = await startController(installed, ns, data, 'replica-b', await freePort());
+    try {
+      await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
+      await eventually('weight 20', async () => {
+        const canary = await canaryPhase(ns, 'Progressing');
+        return canary?.status?.canaryWeight === 20 ? true : undefined;
+      });
+      const routeOf = async (port: number): Promise<{ version: string; canary: { weight: number } | null }> =>
+        (await fetch(`http://127.0.0.1:${port}/v1/routes/${ns}/podinfo`)).json() as Promise<{
+          version: string;
+          canary: { weight: number } | null;
+        }>;
+      const fromSecond = await eventually('the second replica to serve the route', async () => {
+        const route = await routeOf(second.port);
+        return route.canary?.weight === 20 ? route : undefined;
+      });
+      expect((await routeOf(controller.port)).version).toBe(fromSecond.version);
+      expect(second.logs.some((l) => l['msg'] === 'leadership' && l['leading'] === true)).toBe(false);
+      const metrics = await (await fetch(`http://127.0.0.1:${controller.port}/metrics`)).text();
+      expect(metrics).toContain(`sluice_canary_weight{namespace="${ns}",deployment="podinfo"} 20`);
+      expect(metrics).toContain('sluice_controller_leader 1');
+
+      const stoppedAt = Date.now();
+      expect(await controller.stop()).toBe(0);
+      await second.waitForLog('leadership', 10_000);
+      expect(Date.now() - stoppedAt).toBeLessThan(3_000);
+      await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
+        timeoutMs: 130_000,
+      });
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('warns about a Service that sends traffic to the app past the proxy', async () => {
+    const ns = 'bypass';
+    await setUp(ns);
+    await c().apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'podinfo-direct', namespace: ns },
+      spec: { selector: { app: 'podinfo' }, ports: [{ port: 80, targetPort: 9898 }] },
+    });
+    const condition = await eventually('ProxyReachable to be False', async () => {
+      const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
+      const found = canary.status?.conditions?.find((c) => c.type === 'ProxyReachable');
+      return found?.status === 'False' ? found : undefined;
+    });
+    expect(condition.reason).toBe('ServiceBypassesProxy');
+    const events = await c().kubectl([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'reason=ServiceBypassesProxy',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    expect(events).toContain('podinfo-direct');
+    expect(events).toContain('set its targetPort to http');
   });
 
   it('denies a promotion marker written by anyone but the controller', async () => {

@@ -220,6 +220,7 @@ export async function startController(
   namespace: string,
   data: DataPath,
   identity = `controller-${randomBytes(3).toString('hex')}`,
+  port = data.controllerPort,
 ): Promise<ControllerRun> {
   const controller = runSluice([
     'controller',
@@ -228,7 +229,7 @@ export async function startController(
     '--host',
     '127.0.0.1',
     '--port',
-    String(data.controllerPort),
+    String(port),
     '--watch-namespace',
     namespace,
     '--identity',
@@ -249,8 +250,7 @@ export async function startController(
     data.v2.url,
   ]);
   await controller.waitForLog('controllerStarted', 20_000);
-  await controller.waitForLog('leadership', 20_000);
-  return Object.assign(controller, { port: data.controllerPort });
+  return Object.assign(controller, { port });
 }
 
 /** Polls `check` until it returns something other than undefined, and returns that. */
