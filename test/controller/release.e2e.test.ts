@@ -29,7 +29,7 @@ function podinfo(
   namespace: string,
   image: string,
   annotations: Record<string, string> = RELEASE_ANNOTATIONS,
-  extra: { configMap?: string } = {},
+  extra: { config?: ConfigUse } = {},
 ): object {
   return {
     apiVersion: 'apps/v1',
@@ -47,8 +47,12 @@ function podinfo(
               image,
               ports: [{ name: 'http', containerPort: 9898 }],
               readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
-              ...(extra.configMap !== undefined && {
-                envFrom: [{ configMapRef: { name: extra.configMap } }],
+              ...(extra.config !== undefined && {
+                envFrom: [
+                  extra.config.kind === 'ConfigMap'
+                    ? { configMapRef: { name: extra.config.name } }
+                    : { secretRef: { name: extra.config.name } },
+                ],
               }),
             },
           ],
@@ -64,10 +68,19 @@ interface DeploymentJson {
     template: {
       metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
       spec: {
-        containers: { name: string; image: string; envFrom?: { configMapRef?: { name: string } }[] }[];
+        containers: {
+          name: string;
+          image: string;
+          envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+        }[];
       };
     };
   };
+}
+
+interface ConfigUse {
+  kind: 'ConfigMap' | 'Secret';
+  name: string;
 }
 
 interface ConfigMapJson {
@@ -130,18 +143,13 @@ describe('a release on a real control plane', () => {
   async function setUp(
     namespace: string,
     canary: { errorRate: number; latencyMs: number } = { errorRate: 0, latencyMs: 0 },
-    extra: { configMap?: string } = {},
+    extra: { config?: ConfigUse } = {},
   ): Promise<void> {
     await c().kubectl(['create', 'namespace', namespace]);
-    if (extra.configMap !== undefined) {
-      await c().kubectl([
-        'create',
-        'configmap',
-        extra.configMap,
-        '-n',
-        namespace,
-        '--from-literal=GREETING=hello',
-      ]);
+    if (extra.config !== undefined) {
+      const { kind, name } = extra.config;
+      const create = kind === 'ConfigMap' ? ['configmap'] : ['secret', 'generic'];
+      await c().kubectl(['create', ...create, name, '-n', namespace, '--from-literal=GREETING=hello']);
     }
     await c().apply(podinfo(namespace, 'example/podinfo:1.0', RELEASE_ANNOTATIONS, extra));
     await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', namespace, '--timeout=90s'], {
@@ -270,46 +278,76 @@ describe('a release on a real control plane', () => {
     });
   });
 
-  it('holds a ConfigMap change, gives the canary a copy of it, and writes it back on promotion', async () => {
-    const ns = 'configmap';
-    await setUp(ns, undefined, { configMap: 'podinfo-config' });
-    await eventually('the ConfigMap to be tracked', async () => {
-      const cm = await getJson<ConfigMapJson>(ns, 'configmap/podinfo-config');
-      return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
-    });
-    await c().kubectl(['patch', 'configmap/podinfo-config', '-n', ns, '-p', '{"data":{"GREETING":"hola"}}']);
-    const held = await getJson<ConfigMapJson>(ns, 'configmap/podinfo-config');
-    expect(held.data).toEqual({ GREETING: 'hello' });
-    expect(held.metadata.annotations?.['sluice.dev/candidate-revision']).toMatch(/^[0-9a-f]{10}$/);
+  const configCases: {
+    kind: ConfigUse['kind'];
+    decode: (data: Record<string, string> | undefined) => unknown;
+  }[] = [
+    { kind: 'ConfigMap', decode: (data) => data },
+    {
+      kind: 'Secret',
+      decode: (data) =>
+        Object.fromEntries(
+          Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+        ),
+    },
+  ];
+  it.each(configCases)(
+    'holds a $kind change, gives the canary a copy of it, and writes it back on promotion',
+    async ({ kind, decode }) => {
+      const ns = kind.toLowerCase();
+      const ref = `${ns}/podinfo-config`;
+      const encode = (text: string): string =>
+        kind === 'Secret' ? Buffer.from(text).toString('base64') : text;
+      await setUp(ns, undefined, { config: { kind, name: 'podinfo-config' } });
+      await eventually(`the ${kind} to be tracked`, async () => {
+        const cm = await getJson<ConfigMapJson>(ns, ref);
+        return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
+      });
+      await c().kubectl([
+        'patch',
+        ref,
+        '-n',
+        ns,
+        '-p',
+        JSON.stringify({ data: { GREETING: encode('hola') } }),
+      ]);
+      const held = await getJson<ConfigMapJson>(ns, ref);
+      expect(decode(held.data)).toEqual({ GREETING: 'hello' });
+      const payload = held.metadata.annotations?.['sluice.dev/candidate'] ?? '';
+      expect(held.metadata.annotations?.['sluice.dev/candidate-revision']).toMatch(/^[0-9a-f]{10}$/);
+      // A held Secret value never appears in an annotation in clear.
+      if (kind === 'Secret') expect(payload.startsWith('sealed.')).toBe(true);
 
-    const copy = await eventually('the canary copy of the ConfigMap', async () =>
-      (await exists(ns, 'configmap/podinfo-config-canary'))
-        ? getJson<ConfigMapJson>(ns, 'configmap/podinfo-config-canary')
-        : undefined,
-    );
-    expect(copy.data).toEqual({ GREETING: 'hola' });
-    const canaryDeployment = await eventually('the canary Deployment', async () =>
-      (await exists(ns, 'deployment/podinfo-canary'))
-        ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-        : undefined,
-    );
-    const app = canaryDeployment.spec.template.spec.containers.find((c) => c.name === 'podinfo');
-    expect(app?.envFrom?.[0]?.configMapRef?.name).toBe('podinfo-config-canary');
-    expect(imageOf(canaryDeployment)).toBe('example/podinfo:1.0');
+      const copy = await eventually(`the canary copy of the ${kind}`, async () =>
+        (await exists(ns, `${ref}-canary`)) ? getJson<ConfigMapJson>(ns, `${ref}-canary`) : undefined,
+      );
+      expect(decode(copy.data)).toEqual({ GREETING: 'hola' });
+      const canaryDeployment = await eventually('the canary Deployment', async () =>
+        (await exists(ns, 'deployment/podinfo-canary'))
+          ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
+          : undefined,
+      );
+      const from = canaryDeployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')
+        ?.envFrom?.[0];
+      expect((from?.configMapRef ?? from?.secretRef)?.name).toBe('podinfo-config-canary');
+      expect(imageOf(canaryDeployment)).toBe('example/podinfo:1.0');
 
-    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
-    await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
-      timeoutMs: 130_000,
-    });
-    const promoted = await getJson<ConfigMapJson>(ns, 'configmap/podinfo-config');
-    expect(promoted.data).toEqual({ GREETING: 'hola' });
-    expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
-    const primary = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-    expect(primary.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBeDefined();
-    await eventually('the copy to be deleted', async () =>
-      !(await exists(ns, 'configmap/podinfo-config-canary')) ? true : undefined,
-    );
-  });
+      await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+      await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
+        timeoutMs: 130_000,
+      });
+      const promoted = await getJson<ConfigMapJson>(ns, ref);
+      expect(decode(promoted.data)).toEqual({ GREETING: 'hola' });
+      expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
+      const primary = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+      expect(
+        primary.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'],
+      ).toBeDefined();
+      await eventually('the copy to be deleted', async () =>
+        !(await exists(ns, `${ref}-canary`)) ? true : undefined,
+      );
+    },
+  );
 
   it('resumes a release at the weight it had when the controller was killed', async () => {
     const ns = 'resume';
