@@ -16,7 +16,10 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
     summary: 'a whole release on this machine, no cluster needed',
     load: async () => (await import('../demo/command.js')).demoCommand as unknown as Command,
   },
-  status: { summary: 'show the releases (like kubectl get canaries, with the last check)' },
+  status: {
+    summary: 'show the releases (like kubectl get canaries, with the last check)',
+    load: async () => (await import('./status-command.js')).statusCommand as unknown as Command,
+  },
   promote: { summary: 'promote the running canary now' },
   abort: { summary: 'roll the running canary back now' },
   retry: { summary: 'start a failed release again' },
