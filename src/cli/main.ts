@@ -1,5 +1,14 @@
 import { formatHelp, parseArgs, UsageError } from './options.js';
+import type { Action } from '../annotations.js';
 import type { Command } from './command.js';
+
+function actionEntry(action: Action, summary: string): { summary: string; load: () => Promise<Command> } {
+  return {
+    summary,
+    load: async () =>
+      (await import('./action-command.js')).actionCommand(action, summary) as unknown as Command,
+  };
+}
 
 /** The subcommands of DESIGN.md, "The parts"; each is loaded only when it runs. */
 const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> }> = {
@@ -20,11 +29,11 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
     summary: 'show the releases (like kubectl get canaries, with the last check)',
     load: async () => (await import('./status-command.js')).statusCommand as unknown as Command,
   },
-  promote: { summary: 'promote the running canary now' },
-  abort: { summary: 'roll the running canary back now' },
-  retry: { summary: 'start a failed release again' },
-  pause: { summary: 'hold the canary at its weight' },
-  resume: { summary: 'continue a paused release' },
+  promote: actionEntry('promote', 'promote the running canary now'),
+  abort: actionEntry('abort', 'roll the running canary back now'),
+  retry: actionEntry('retry', 'start a failed release again'),
+  pause: actionEntry('pause', 'hold the canary at its weight'),
+  resume: actionEntry('resume', 'continue a paused release'),
 };
 
 const EXIT_USAGE = 2;

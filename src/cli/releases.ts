@@ -1,9 +1,15 @@
-import { AppsV1Api, CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
-import { ANNOTATIONS } from '../annotations.js';
+import {
+  AppsV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Deployment,
+} from '@kubernetes/client-node';
+import { ANNOTATIONS, type Action } from '../annotations.js';
 import { CANARY_RESOURCE, parseCanary, parseCanaryList, type CanaryView } from './canary.js';
 import { apiError, isNotFound, OperatorError, type Connection } from './kube.js';
 
-/** The operator commands' API calls: read Canary objects and Deployments. */
+/** The operator commands' API calls: read Canary objects and Deployments, write the action annotation. */
 
 /** The Deployment is not there. */
 export class DeploymentNotFoundError extends OperatorError {
@@ -102,4 +108,27 @@ export async function readOptedInDeployment(
   const optIn = deployment.metadata?.annotations?.[ANNOTATIONS.canary];
   if (optIn !== 'enabled') throw new NotOptedInError(namespace, name, optIn);
   return deployment;
+}
+
+/**
+ * Sets `sluice.dev/action` with a merge patch, which touches that one annotation and nothing else; the
+ * controller consumes it and removes it.
+ */
+export async function requestAction(
+  connection: Connection,
+  namespace: string,
+  name: string,
+  action: Action,
+): Promise<void> {
+  const api = connection.kubeConfig.makeApiClient(AppsV1Api);
+  const body = { metadata: { annotations: { [ANNOTATIONS.action]: action } } };
+  try {
+    await api.patchNamespacedDeployment(
+      { name, namespace, body },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  } catch (err) {
+    if (isNotFound(err)) throw new DeploymentNotFoundError(namespace, name);
+    throw apiError(err, `annotate deployment ${namespace}/${name}`, connection);
+  }
 }
