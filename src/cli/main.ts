@@ -1,5 +1,14 @@
-import { formatHelp, parseOptions, UsageError } from './options.js';
+import { formatHelp, parseArgs, UsageError } from './options.js';
+import type { Action } from '../annotations.js';
 import type { Command } from './command.js';
+
+function actionEntry(action: Action, summary: string): { summary: string; load: () => Promise<Command> } {
+  return {
+    summary,
+    load: async () =>
+      (await import('./action-command.js')).actionCommand(action, summary) as unknown as Command,
+  };
+}
 
 /** The subcommands of DESIGN.md, "The parts"; each is loaded only when it runs. */
 const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> }> = {
@@ -19,20 +28,23 @@ const COMMANDS: Record<string, { summary: string; load?: () => Promise<Command> 
     summary: 'a whole release on this machine, no cluster needed',
     load: async () => (await import('../demo/command.js')).demoCommand as unknown as Command,
   },
-  status: { summary: 'show the releases (like kubectl get canaries, with the last check)' },
-  promote: { summary: 'promote the running canary now' },
-  abort: { summary: 'roll the running canary back now' },
-  retry: { summary: 'start a failed release again' },
-  pause: { summary: 'hold the canary at its weight' },
-  resume: { summary: 'continue a paused release' },
+  status: {
+    summary: 'show the releases (like kubectl get canaries, with the last check)',
+    load: async () => (await import('./status-command.js')).statusCommand as unknown as Command,
+  },
+  promote: actionEntry('promote', 'promote the running canary now'),
+  abort: actionEntry('abort', 'roll the running canary back now'),
+  retry: actionEntry('retry', 'start a failed release again'),
+  pause: actionEntry('pause', 'hold the canary at its weight'),
+  resume: actionEntry('resume', 'continue a paused release'),
 };
 
 const EXIT_USAGE = 2;
 
-function usage(): string {
+function usage(program: string): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   return [
-    'Usage: sluice <command> [options]',
+    `Usage: ${program} <command> [options]`,
     '',
     'Progressive delivery for Kubernetes without a service mesh.',
     '',
@@ -41,37 +53,44 @@ function usage(): string {
       ([name, c]) => `  ${name.padEnd(width)}${c.summary}${c.load ? '' : ' (not built yet)'}`,
     ),
     '',
-    "Run 'sluice <command> --help' for a command's options.",
+    `Run '${program} <command> --help' for a command's options.`,
   ].join('\n');
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** `program` is how the user called it: `sluice`, or `kubectl sluice` through the kubectl-sluice plugin. */
+export async function main(argv: readonly string[], program = 'sluice'): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
+    console.log(usage(program));
     return name === undefined ? EXIT_USAGE : 0;
   }
   const entry = COMMANDS[name];
   if (entry === undefined) {
-    console.error(`sluice: unknown command "${name}"\n\n${usage()}`);
+    console.error(`${program}: unknown command "${name}"\n\n${usage(program)}`);
     return EXIT_USAGE;
   }
   if (entry.load === undefined) {
-    console.error(`sluice ${name}: not built yet in this version (${entry.summary})`);
+    console.error(`${program} ${name}: not built yet in this version (${entry.summary})`);
     return EXIT_USAGE;
   }
   const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(formatHelp(name, command.summary, command.options));
+    console.log(formatHelp(name, command.summary, command.options, command.positionals, program));
     return 0;
   }
-  let values;
+  let args;
   try {
-    values = parseOptions(command.options, rest);
+    args = parseArgs(command, rest);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    console.error(`sluice ${name}: ${err.message}\nRun 'sluice ${name} --help' for the options.`);
+    console.error(`${program} ${name}: ${err.message}\nRun '${program} ${name} --help' for the usage.`);
     return EXIT_USAGE;
   }
-  return command.run(values);
+  return command.run(args.options, args.positionals, { program });
+}
+
+/** The program name for messages, from the path the process was started by. */
+export function programName(scriptPath: string | undefined): string {
+  const base = scriptPath?.split(/[\\/]/).pop() ?? '';
+  return /^kubectl-sluice(\.js)?$/.test(base) ? 'kubectl sluice' : 'sluice';
 }
