@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -6,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCluster } from '../support/kube.js';
 import { SLUICE_BIN } from '../support/process.js';
-import { freePort, type RunResult } from '../support/processes.js';
+import { freePort, run, type RunResult } from '../support/processes.js';
 
 // The operator's commands as a user runs them: the built CLI as a process, as `sluice` and as the kubectl
 // plugin, against a real API server with the Canary CRD. No controller runs here: the test writes the
@@ -16,25 +15,7 @@ const CRD = fileURLToPath(new URL('../../manifests/crd.yaml', import.meta.url));
 const MINUTE = 60_000;
 
 function runWithEnv(bin: string, args: readonly string[], env: Record<string, string>): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-        exitCode: code ?? 128,
-      }),
-    );
-  });
+  return run(bin, args, { env });
 }
 
 const deployment = (name: string, annotations: Record<string, string>) => ({

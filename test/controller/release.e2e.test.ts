@@ -270,7 +270,10 @@ describe('a release on a real control plane', () => {
     expect((await getJson<CanaryJson>(ns, 'canary/podinfo')).status?.phase).toBe('Failed');
     expect(await exists(ns, 'deployment/podinfo-canary')).toBe(false);
 
-    await c().kubectl(['annotate', 'deployment/podinfo', '-n', ns, 'sluice.dev/action=retry']);
+    const status = await installed.kubectlSluice(['status', 'podinfo', '-n', ns]);
+    expect(status.stdout).toContain('Failed');
+    const retry = await installed.kubectlSluice(['retry', 'podinfo', '-n', ns]);
+    expect(retry.exitCode, retry.stderr).toBe(0);
     await eventually('the release to start again', () => canaryPhase(ns, 'Progressing'));
     await eventually('the action to be consumed', async () => {
       const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startSampleApp, type AppBehaviour, type SampleApp } from '../../src/demo/app.js';
 import { startLoad, type LoadGenerator } from '../../src/demo/load.js';
 import type { Cluster } from './kube.js';
-import { runProxyProcess, runSluice, type SluiceProcess } from './process.js';
-import { freePort, waitFor } from './processes.js';
+import { runProxyProcess, runSluice, SLUICE_BIN, type SluiceProcess } from './process.js';
+import { freePort, run, waitFor, type RunResult } from './processes.js';
 import { startPrometheus, type RunningPrometheus } from './prometheus.js';
 
 /**
@@ -21,6 +21,8 @@ export const CONTROLLER_IDENTITY = 'system:serviceaccount:sluice-system:sluice-c
 const MANIFESTS = new URL('../../manifests/', import.meta.url);
 
 export interface Installed {
+  /** `kubectl sluice …` as a user runs it: kubectl finds the plugin on PATH. */
+  kubectlSluice(args: readonly string[]): Promise<RunResult>;
   sealKeyFile: string;
   webhook: SluiceProcess;
   controllerKubeconfig: string;
@@ -64,7 +66,17 @@ export async function installSluice(cluster: Cluster): Promise<Installed> {
   );
 
   const controllerKubeconfig = await cluster.serviceAccountKubeconfig('sluice-system', 'sluice-controller');
+  const pluginDir = join(dir, 'bin');
+  await mkdir(pluginDir);
+  await symlink(SLUICE_BIN, join(pluginDir, 'kubectl-sluice'));
   return {
+    kubectlSluice: (args) =>
+      run(cluster.kubectlPath, ['sluice', ...args], {
+        env: {
+          KUBECONFIG: cluster.kubeconfigPath,
+          PATH: [pluginDir, dirname(process.execPath), process.env['PATH'] ?? ''].join(delimiter),
+        },
+      }),
     sealKeyFile,
     webhook,
     controllerKubeconfig,
