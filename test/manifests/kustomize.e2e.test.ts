@@ -127,12 +127,20 @@ describe('the kustomize base', () => {
       expect(await canI('sluice-controller', 'create', 'pods/exec', '-n', 'shop')).toBe('no');
       expect(await canI('sluice-controller', 'delete', 'nodes')).toBe('no');
 
-      expect(await canI('sluice-webhook', 'get', 'secrets/sluice-webhook-tls', '-n', 'sluice-system')).toBe(
+      expect(await canI('sluice-webhook', 'get', 'secrets/sluice-webhook-certs', '-n', 'sluice-system')).toBe(
         'yes',
+      );
+      expect(
+        await canI('sluice-webhook', 'update', 'secrets/sluice-webhook-certs', '-n', 'sluice-system'),
+      ).toBe('no');
+      expect(await canI('sluice-webhook', 'get', 'secrets/sluice-seal-key', '-n', 'sluice-system')).toBe(
+        'no',
       );
       expect(await canI('sluice-webhook', 'get', 'secrets/other', '-n', 'sluice-system')).toBe('no');
       expect(await canI('sluice-webhook', 'get', 'secrets', '-n', 'shop')).toBe('no');
-      expect(await canI('sluice-webhook', 'patch', 'mutatingwebhookconfigurations/sluice')).toBe('yes');
+      expect(await canI('sluice-webhook', 'patch', 'mutatingwebhookconfigurations/sluice-webhook')).toBe(
+        'yes',
+      );
       expect(await canI('sluice-webhook', 'patch', 'mutatingwebhookconfigurations/other')).toBe('no');
       expect(await canI('sluice-webhook', 'list', 'deployments', '-n', 'shop')).toBe('no');
     });
