@@ -38,6 +38,7 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private observed: { version: string; at: number } | undefined;
+  private inflight: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly options: LeaderElectorOptions) {
@@ -59,7 +60,8 @@ export class LeaderElector {
   start(): void {
     const loop = async (): Promise<void> => {
       if (this.stopped) return;
-      await this.attempt();
+      this.inflight = this.attempt();
+      await this.inflight;
       if (!this.stopped) this.timer = setTimeout(() => void loop(), this.retryMs);
     };
     void loop();
@@ -69,6 +71,8 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // A renewal still under way would make the release below conflict with it.
+    await this.inflight;
     if (!this.leading) return;
     this.set(false);
     try {

@@ -426,10 +426,10 @@ describe('a release on a real control plane', () => {
       expect(metrics).toContain(`sluice_canary_weight{namespace="${ns}",deployment="podinfo"} 20`);
       expect(metrics).toContain('sluice_controller_leader 1');
 
-      const stoppedAt = Date.now();
+      // The stopped leader gives the Lease up, so the other takes over without waiting for it to expire.
       expect(await controller.stop()).toBe(0);
+      expect(controller.logs.map((l) => l['msg'])).toContain('leaseReleased');
       await second.waitForLog('leadership', 10_000);
-      expect(Date.now() - stoppedAt).toBeLessThan(3_000);
       await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
         timeoutMs: 130_000,
       });

@@ -88,77 +88,16 @@ export async function installSluice(cluster: Cluster): Promise<Installed> {
   };
 }
 
-/**
- * The MutatingWebhookConfiguration of manifests/ when it is there, else an equivalent one, pointed at the
- * webhook on 127.0.0.1 instead of its in-cluster Service.
- */
+/** The MutatingWebhookConfiguration of manifests/, pointed at the webhook on 127.0.0.1 instead of its Service. */
 async function webhookConfiguration(clientConfig: { url: string; caBundle: string }): Promise<object> {
-  try {
-    const text = await readFile(new URL('webhook.yaml', MANIFESTS), 'utf8');
-    const found = parseAllDocuments(text)
-      .map((d) => d.toJS() as { kind?: string; webhooks?: { clientConfig: unknown }[] })
-      .find((d) => d.kind === 'MutatingWebhookConfiguration');
-    if (found !== undefined) {
-      for (const webhook of found.webhooks ?? []) webhook.clientConfig = clientConfig;
-      return found;
-    }
-  } catch {
-    // no manifest of it (yet): the equivalent below
-  }
-  const namespaceSelector = {
-    matchExpressions: [
-      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'sluice-system'] },
-    ],
-  };
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name: 'sluice-webhook' },
-    webhooks: [
-      {
-        name: 'deployments.sluice.dev',
-        clientConfig,
-        rules: [
-          {
-            apiGroups: ['apps'],
-            apiVersions: ['v1'],
-            operations: ['CREATE', 'UPDATE'],
-            resources: ['deployments'],
-          },
-        ],
-        namespaceSelector,
-        failurePolicy: 'Fail',
-        sideEffects: 'None',
-        timeoutSeconds: 5,
-        admissionReviewVersions: ['v1'],
-        matchConditions: [
-          {
-            name: 'has-sluice-annotations',
-            expression:
-              "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('sluice.dev/'))) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('sluice.dev/')))",
-          },
-        ],
-      },
-      {
-        name: 'configs.sluice.dev',
-        clientConfig,
-        rules: [
-          {
-            apiGroups: [''],
-            apiVersions: ['v1'],
-            operations: ['UPDATE'],
-            resources: ['configmaps', 'secrets'],
-          },
-        ],
-        namespaceSelector,
-        objectSelector: { matchLabels: { 'sluice.dev/tracked': 'true' } },
-        failurePolicy: 'Fail',
-        sideEffects: 'None',
-        timeoutSeconds: 5,
-        admissionReviewVersions: ['v1'],
-      },
-    ],
-  };
+  const text = await readFile(new URL('mutatingwebhook.yaml', MANIFESTS), 'utf8');
+  const configuration = parseAllDocuments(text)
+    .map((d) => d.toJS() as { kind?: string; webhooks?: { clientConfig: unknown }[] })
+    .find((d) => d.kind === 'MutatingWebhookConfiguration');
+  if (configuration === undefined)
+    throw new Error('manifests/mutatingwebhook.yaml has no MutatingWebhookConfiguration');
+  for (const webhook of configuration.webhooks ?? []) webhook.clientConfig = clientConfig;
+  return configuration;
 }
 
 export interface DataPath {
