@@ -129,14 +129,19 @@ export interface WrkResult {
   errors: number;
 }
 
-/** wrk with one thread (the proxy needs the other core), `connections` connections, for `seconds`. */
+/**
+ * wrk with one thread (the proxy needs the other core), `connections` connections, for `seconds`; `script`,
+ * a Lua file, sets what it sends (see wrkPostScript).
+ */
 export async function wrk(
   url: string,
   connections: number,
   seconds: number,
   onTick?: () => void,
+  script?: string,
 ): Promise<WrkResult> {
-  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], {
+  const scriptArgs = script === undefined ? [] : ['-s', script];
+  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...scriptArgs, url], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
@@ -164,6 +169,17 @@ export async function wrk(
   };
 }
 
+/** A wrk script, written to `path`, that POSTs `body` as JSON on every request. */
+export function wrkPostScript(path: string, body: string): string {
+  const quote = '='.repeat(8);
+  if (body.includes(`]${quote}]`)) throw new Error('the body cannot be put in a Lua long string');
+  writeFileSync(
+    path,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [${quote}[${body}]${quote}]\n`,
+  );
+  return path;
+}
+
 export interface ProbeResult {
   p50Ms: number;
   p99Ms: number;
@@ -177,10 +193,6 @@ export interface ProbeResult {
 export async function fixedRateProbe(url: string, perSecond: number, seconds: number): Promise<ProbeResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const target = new URL(url);
-  const interval = 1_000_000_000n / BigInt(perSecond);
-  const total = perSecond * seconds;
-  const latencies: number[] = [];
-  const start = process.hrtime.bigint();
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const req = http.get(
@@ -192,8 +204,28 @@ export async function fixedRateProbe(url: string, perSecond: number, seconds: nu
       );
       req.on('error', reject);
     });
+  try {
+    return await fixedRate(one, perSecond, seconds);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * `send` (one request, over a connection the caller keeps alive) at a fixed rate, one at a time; latency
+ * from when each request was due, as fixedRateProbe.
+ */
+export async function fixedRate(
+  send: () => Promise<void>,
+  perSecond: number,
+  seconds: number,
+): Promise<ProbeResult> {
+  const interval = 1_000_000_000n / BigInt(perSecond);
+  const total = perSecond * seconds;
+  const latencies: number[] = [];
   // A warm-up request opens the connection.
-  await one();
+  await send();
+  const start = process.hrtime.bigint();
   for (let i = 0; i < total; i++) {
     const due = start + BigInt(i) * interval;
     const now = process.hrtime.bigint();
@@ -201,14 +233,16 @@ export async function fixedRateProbe(url: string, perSecond: number, seconds: nu
     while (process.hrtime.bigint() < due) {
       // Spin the last sub-millisecond: timers are too coarse for a 2 ms period.
     }
-    await one();
+    await send();
     latencies.push(Number(process.hrtime.bigint() - due) / 1e6);
   }
-  agent.destroy();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { p50Ms: at(0.5), p99Ms: at(0.99), sent: latencies.length };
+  return { p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), sent: latencies.length };
+}
+
+/** The q-quantile of values sorted ascending (nearest rank). */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
 export function median(values: number[]): number {
