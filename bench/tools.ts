@@ -82,6 +82,15 @@ export function cpuSeconds(pid: number): number {
   return own(pid) + children.reduce((sum, child) => sum + own(child), 0);
 }
 
+/**
+ * CPU seconds used so far by a process's main thread alone: for Node.js, the JavaScript thread, the one
+ * that bounds throughput (V8's GC helpers and libuv's pool run on other threads, counted by cpuSeconds).
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
 
@@ -213,7 +222,8 @@ export async function fixedRateProbe(url: string, perSecond: number, seconds: nu
 
 /**
  * `send` (one request, over a connection the caller keeps alive) at a fixed rate, one at a time; latency
- * from when each request was due, as fixedRateProbe.
+ * from when each request was due, as fixedRateProbe. A server slower than the rate falls further behind
+ * with every request; the probe gives up at three times its planned duration (`sent` says how far it got).
  */
 export async function fixedRate(
   send: () => Promise<void>,
@@ -226,7 +236,8 @@ export async function fixedRate(
   // A warm-up request opens the connection.
   await send();
   const start = process.hrtime.bigint();
-  for (let i = 0; i < total; i++) {
+  const deadline = start + BigInt(seconds) * 3n * 1_000_000_000n;
+  for (let i = 0; i < total && process.hrtime.bigint() < deadline; i++) {
     const due = start + BigInt(i) * interval;
     const now = process.hrtime.bigint();
     if (due > now) await new Promise((r) => setTimeout(r, Number((due - now) / 1_000_000n)));
