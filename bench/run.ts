@@ -47,6 +47,7 @@ const webhookFigures = webhook && {
   webhookP99MsAt500: webhook.p99MsAt500,
   webhookReviewsPerSecond: webhook.reviewsPerSecond,
   webhookVsStaticAllow: webhook.vsStaticAllow,
+  webhookReviewsPerCoreSecond: webhook.reviewsPerCoreSecond,
   webhook,
 };
 
