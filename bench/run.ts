@@ -37,6 +37,7 @@ const webhook =
         seconds: quick ? 2 : 10,
         connections: 16,
         probeRate: 500,
+        lowProbeRate: 100,
         probeSeconds: quick ? 2 : 10,
         log,
       });

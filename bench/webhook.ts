@@ -40,6 +40,8 @@ export interface WebhookBenchOptions {
   seconds: number;
   connections: number;
   probeRate: number;
+  /** A second, lower fixed rate: the latency of a review that does not wait behind others. */
+  lowProbeRate: number;
   probeSeconds: number;
   log: (line: string) => void;
 }
@@ -54,6 +56,13 @@ export interface WebhookBenchResult {
   reviewBytes: number;
   p50MsAt500: number;
   p99MsAt500: number;
+  lowRate: {
+    perSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    staticAllowP50Ms: number;
+    staticAllowP99Ms: number;
+  };
   /** The webhook's p99 at the probe rate over the static allow's. */
   addedP99MsAt500: number;
   reviewsPerSecond: number;
@@ -176,6 +185,7 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
   let allow: ReturnType<typeof startChild> | undefined;
   const load: Record<Path, WrkResult[]> = { staticAllow: [], webhook: [] };
   const probe: Record<Path, ProbeResult[]> = { staticAllow: [], webhook: [] };
+  const lowProbe: Record<Path, ProbeResult[]> = { staticAllow: [], webhook: [] };
   const cpuPerReview: Record<Path, number[]> = { staticAllow: [], webhook: [] };
   // CPU per review is steadier than throughput when other work shares the cores.
   const mainThreadCpuPerReview: number[] = [];
@@ -193,7 +203,8 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
     log(
       `webhook over HTTPS: ${options.rounds} rounds × (static allow, webhook), the held image change; ` +
         `wrk ${options.connections} keep-alive connections for ${options.seconds} s, then 1 keep-alive ` +
-        `connection at ${options.probeRate} reviews/s for ${options.probeSeconds} s. Each server is one ` +
+        `connection at ${options.lowProbeRate} and at ${options.probeRate} reviews/s for ${options.probeSeconds} s ` +
+        `each. Each server is one ` +
         `single-threaded Node.js process ("one core"); wrk and this probe share the machine's other core, ` +
         `and any other work on it, with them.`,
     );
@@ -219,12 +230,17 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
           );
         // The reviews wrk left queued are answered before the probe starts, so that it measures the rate alone.
         await new Promise((r) => setTimeout(r, SETTLE_MS));
-        const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
-        const latency = await fixedRate(
-          async () => void (await post(agent, ports[path], body)),
-          options.probeRate,
-          options.probeSeconds,
-        ).finally(() => agent.destroy());
+        const probeAt = (rate: number) => {
+          const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
+          return fixedRate(
+            async () => void (await post(agent, ports[path], body)),
+            rate,
+            options.probeSeconds,
+          ).finally(() => agent.destroy());
+        };
+        const low = await probeAt(options.lowProbeRate);
+        lowProbe[path].push(low);
+        const latency = await probeAt(options.probeRate);
         probe[path].push(latency);
         log(
           `  round ${r} ${path.padEnd(11)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} reviews/s, ` +
@@ -233,6 +249,7 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
             (path === 'webhook'
               ? ` (JS thread ${(mainThreadCpuPerReview.at(-1) ?? NaN).toFixed(0)} µs)`
               : '') +
+            `; at ${options.lowProbeRate}/s p50 ${low.p50Ms.toFixed(3)} ms p99 ${low.p99Ms.toFixed(3)} ms` +
             `; at ${options.probeRate}/s ` +
             `p50 ${latency.p50Ms.toFixed(3)} ms p99 ${latency.p99Ms.toFixed(3)} ms` +
             (latency.sent < options.probeRate * options.probeSeconds
@@ -250,12 +267,16 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
   const rps = (path: Path) => median(load[path].map((r) => r.requestsPerSecond));
   const p50 = (path: Path) => median(probe[path].map((r) => r.p50Ms));
   const p99 = (path: Path) => median(probe[path].map((r) => r.p99Ms));
+  const lowP50 = (path: Path) => median(lowProbe[path].map((r) => r.p50Ms));
+  const lowP99 = (path: Path) => median(lowProbe[path].map((r) => r.p99Ms));
   const cpu = (path: Path) => median(cpuPerReview[path]);
   const mainThreadCpu = median(mainThreadCpuPerReview);
   const held = inProcessMedian('heldImageChange');
   log(
     `webhook medians: in process, held image change p50 ${held.p50Us} µs p99 ${held.p99Us} µs, opt-in ` +
       `p50 ${inProcessMedian('optIn').p50Us} µs p99 ${inProcessMedian('optIn').p99Us} µs. Over HTTPS at ` +
+      `${options.lowProbeRate}/s: webhook p50 ${lowP50('webhook').toFixed(3)} ms p99 ${lowP99('webhook').toFixed(3)} ms, ` +
+      `static allow p50 ${lowP50('staticAllow').toFixed(3)} ms p99 ${lowP99('staticAllow').toFixed(3)} ms; at ` +
       `${options.probeRate}/s: webhook p50 ${p50('webhook').toFixed(3)} ms p99 ${p99('webhook').toFixed(3)} ms, ` +
       `static allow p50 ${p50('staticAllow').toFixed(3)} ms p99 ${p99('staticAllow').toFixed(3)} ms` +
       (rps('webhook') < options.probeRate
@@ -271,6 +292,13 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
   return {
     inProcess: { heldImageChange: held, optIn: inProcessMedian('optIn') },
     reviewBytes,
+    lowRate: {
+      perSecond: options.lowProbeRate,
+      p50Ms: round(lowP50('webhook'), 3),
+      p99Ms: round(lowP99('webhook'), 3),
+      staticAllowP50Ms: round(lowP50('staticAllow'), 3),
+      staticAllowP99Ms: round(lowP99('staticAllow'), 3),
+    },
     p50MsAt500: round(p50('webhook'), 3),
     p99MsAt500: round(p99('webhook'), 3),
     addedP99MsAt500: round(p99('webhook') - p99('staticAllow'), 3),
