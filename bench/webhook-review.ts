@@ -22,7 +22,7 @@ export const BENCH_CONFIG: AdmitConfig = Object.freeze({
 type Json = Record<string, unknown>;
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-const IMAGE = 'registry.example.com/shop/checkout';
+const IMAGE = 'example/checkout';
 
 /** The Deployment as its author wrote it, before the API server or sluice added anything. */
 function manifest(image: string, optedIn: boolean): Json {
