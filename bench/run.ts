@@ -1,21 +1,55 @@
-import { benchProxy } from './proxy.js';
+import { benchProxy, type ProxyBenchResult } from './proxy.js';
+import { benchWebhook } from './webhook.js';
 
 /**
  * `npm run bench`: every figure is measured against a baseline in the same run. Not a test: it never
- * fails on timing. BENCH_QUICK=1 runs one short round, to check that the benchmark itself works.
+ * fails on timing. BENCH_QUICK=1 runs one short round, to check that the benchmark itself works;
+ * BENCH_ONLY=proxy or BENCH_ONLY=webhook runs one section.
  */
 const quick = process.env['BENCH_QUICK'] === '1';
+const only = process.env['BENCH_ONLY'];
+if (only !== undefined && only !== 'proxy' && only !== 'webhook')
+  throw new Error(`BENCH_ONLY is proxy or webhook, not ${only}`);
 const log = (line: string) => console.log(line);
 
-const proxyOptions = {
-  rounds: quick ? 1 : 3,
-  seconds: quick ? 2 : 10,
-  connections: 50,
-  probeRate: 500,
-  probeSeconds: quick ? 2 : 5,
-  log,
-};
-const proxy = await benchProxy({ ...proxyOptions, upstream: 'node' });
-const proxyBound = await benchProxy({ ...proxyOptions, upstream: 'nginx' });
+let proxyFigures: (ProxyBenchResult & { nginxUpstream: ProxyBenchResult }) | undefined;
+if (only !== 'webhook') {
+  const proxyOptions = {
+    rounds: quick ? 1 : 3,
+    seconds: quick ? 2 : 10,
+    connections: 50,
+    probeRate: 500,
+    probeSeconds: quick ? 2 : 5,
+    log,
+  };
+  const proxy = await benchProxy({ ...proxyOptions, upstream: 'node' });
+  const proxyBound = await benchProxy({ ...proxyOptions, upstream: 'nginx' });
+  proxyFigures = { ...proxy, nginxUpstream: proxyBound };
+}
 
-console.log(JSON.stringify({ ...proxy, nginxUpstream: proxyBound }));
+const webhook =
+  only === 'proxy'
+    ? undefined
+    : await benchWebhook({
+        iterations: quick ? 1_000 : 5_000,
+        warmup: quick ? 200 : 1_000,
+        rounds: quick ? 1 : 3,
+        seconds: quick ? 2 : 10,
+        connections: 16,
+        probeRate: 500,
+        lowProbeRate: 100,
+        probeSeconds: quick ? 2 : 10,
+        log,
+      });
+const webhookFigures = webhook && {
+  webhookInProcessP50Us: webhook.inProcess.heldImageChange.p50Us,
+  webhookInProcessP99Us: webhook.inProcess.heldImageChange.p99Us,
+  webhookP50MsAt500: webhook.p50MsAt500,
+  webhookP99MsAt500: webhook.p99MsAt500,
+  webhookReviewsPerSecond: webhook.reviewsPerSecond,
+  webhookVsStaticAllow: webhook.vsStaticAllow,
+  webhookReviewsPerCoreSecond: webhook.reviewsPerCoreSecond,
+  webhook,
+};
+
+console.log(JSON.stringify({ ...proxyFigures, ...webhookFigures }));

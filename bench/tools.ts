@@ -82,6 +82,15 @@ export function cpuSeconds(pid: number): number {
   return own(pid) + children.reduce((sum, child) => sum + own(child), 0);
 }
 
+/**
+ * CPU seconds used so far by a process's main thread alone: for Node.js, the JavaScript thread, the one
+ * that bounds throughput (V8's GC helpers and libuv's pool run on other threads, counted by cpuSeconds).
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
 
@@ -129,14 +138,19 @@ export interface WrkResult {
   errors: number;
 }
 
-/** wrk with one thread (the proxy needs the other core), `connections` connections, for `seconds`. */
+/**
+ * wrk with one thread (the proxy needs the other core), `connections` connections, for `seconds`; `script`,
+ * a Lua file, sets what it sends (see wrkPostScript).
+ */
 export async function wrk(
   url: string,
   connections: number,
   seconds: number,
   onTick?: () => void,
+  script?: string,
 ): Promise<WrkResult> {
-  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], {
+  const scriptArgs = script === undefined ? [] : ['-s', script];
+  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...scriptArgs, url], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
@@ -164,6 +178,17 @@ export async function wrk(
   };
 }
 
+/** A wrk script, written to `path`, that POSTs `body` as JSON on every request. */
+export function wrkPostScript(path: string, body: string): string {
+  const quote = '='.repeat(8);
+  if (body.includes(`]${quote}]`)) throw new Error('the body cannot be put in a Lua long string');
+  writeFileSync(
+    path,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [${quote}[${body}]${quote}]\n`,
+  );
+  return path;
+}
+
 export interface ProbeResult {
   p50Ms: number;
   p99Ms: number;
@@ -177,10 +202,6 @@ export interface ProbeResult {
 export async function fixedRateProbe(url: string, perSecond: number, seconds: number): Promise<ProbeResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const target = new URL(url);
-  const interval = 1_000_000_000n / BigInt(perSecond);
-  const total = perSecond * seconds;
-  const latencies: number[] = [];
-  const start = process.hrtime.bigint();
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const req = http.get(
@@ -192,23 +213,47 @@ export async function fixedRateProbe(url: string, perSecond: number, seconds: nu
       );
       req.on('error', reject);
     });
+  try {
+    return await fixedRate(one, perSecond, seconds);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * `send` (one request, over a connection the caller keeps alive) at a fixed rate, one at a time; latency
+ * from when each request was due, as fixedRateProbe. A server slower than the rate falls further behind
+ * with every request; the probe gives up at three times its planned duration (`sent` says how far it got).
+ */
+export async function fixedRate(
+  send: () => Promise<void>,
+  perSecond: number,
+  seconds: number,
+): Promise<ProbeResult> {
+  const interval = 1_000_000_000n / BigInt(perSecond);
+  const total = perSecond * seconds;
+  const latencies: number[] = [];
   // A warm-up request opens the connection.
-  await one();
-  for (let i = 0; i < total; i++) {
+  await send();
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(seconds) * 3n * 1_000_000_000n;
+  for (let i = 0; i < total && process.hrtime.bigint() < deadline; i++) {
     const due = start + BigInt(i) * interval;
     const now = process.hrtime.bigint();
     if (due > now) await new Promise((r) => setTimeout(r, Number((due - now) / 1_000_000n)));
     while (process.hrtime.bigint() < due) {
       // Spin the last sub-millisecond: timers are too coarse for a 2 ms period.
     }
-    await one();
+    await send();
     latencies.push(Number(process.hrtime.bigint() - due) / 1e6);
   }
-  agent.destroy();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { p50Ms: at(0.5), p99Ms: at(0.99), sent: latencies.length };
+  return { p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), sent: latencies.length };
+}
+
+/** The q-quantile of values sorted ascending (nearest rank). */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
 export function median(values: number[]): number {
