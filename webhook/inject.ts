@@ -44,7 +44,15 @@ export function injectProxy(
   target: InjectionTarget,
   settings: ProxySettings,
 ): PodTemplate {
-  const out = structuredClone(template);
+  return injectProxyInPlace(structuredClone(template), target, settings);
+}
+
+/** As injectProxy, but into the given template, for a caller that holds a fresh copy of its own. */
+export function injectProxyInPlace(
+  out: PodTemplate,
+  target: InjectionTarget,
+  settings: ProxySettings,
+): PodTemplate {
   const app = findAppPort(out.spec.containers, target);
   for (const container of out.spec.containers) {
     for (const port of container.ports ?? []) {

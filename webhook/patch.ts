@@ -9,7 +9,7 @@ export type PatchOperation =
   | { op: 'remove'; path: string };
 
 export function escapePointer(token: string): string {
-  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+  return token.includes('~') || token.includes('/') ? token.replace(/~/g, '~0').replace(/\//g, '~1') : token;
 }
 
 export function diff(before: unknown, after: unknown, path = ''): PatchOperation[] {
@@ -20,8 +20,11 @@ export function diff(before: unknown, after: unknown, path = ''): PatchOperation
       if (!Object.hasOwn(after, key)) ops.push({ op: 'remove', path: `${path}/${escapePointer(key)}` });
     }
     for (const [key, value] of Object.entries(after)) {
+      const known = Object.hasOwn(before, key);
+      // Most of an admitted object is shared with the request as it came: skip it before building a path.
+      if (known && before[key] === value) continue;
       const at = `${path}/${escapePointer(key)}`;
-      if (!Object.hasOwn(before, key)) ops.push({ op: 'add', path: at, value });
+      if (!known) ops.push({ op: 'add', path: at, value });
       else ops.push(...diff(before[key], value, at));
     }
     return ops;
