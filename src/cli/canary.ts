@@ -6,7 +6,7 @@ import { z } from 'zod';
  * is left out, never fatal: `sluice status` must show what it can of a release in any state.
  */
 
-export const CANARY_RESOURCE = { group: 'sluice.dev', version: 'v1alpha1', plural: 'canaries' } as const;
+export { CANARY_RESOURCE } from '../kube/canary-object.js';
 
 const lenient = <T extends z.ZodType>(schema: T) => schema.nullish().catch(undefined);
 

@@ -9,8 +9,10 @@ import type { KubeObject } from './rest.js';
  * whole state in its status, so that any controller replica, or a restarted one, carries on from it.
  */
 
-export const CANARY_API_VERSION = 'sluice.dev/v1alpha1';
-export const CANARY_PLURAL = 'canaries';
+/** The CRD's group, version and plural (manifests/crd.yaml), for the controller and the operator commands. */
+export const CANARY_RESOURCE = { group: 'sluice.dev', version: 'v1alpha1', plural: 'canaries' } as const;
+export const CANARY_API_VERSION = `${CANARY_RESOURCE.group}/${CANARY_RESOURCE.version}`;
+export const CANARY_PLURAL = CANARY_RESOURCE.plural;
 
 export type ConditionType = 'Promoted' | 'ProxyReachable';
 

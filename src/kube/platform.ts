@@ -11,6 +11,8 @@ import type { RouteStore } from '../routes/server.js';
 import type { RouteCanary } from '../routes/table.js';
 import { injectProxy } from '../../webhook/inject.js';
 import {
+  CANARY_API_VERSION,
+  CANARY_PLURAL,
   promotedCondition,
   setCondition,
   writeCanaryStatus,
@@ -267,7 +269,7 @@ export class KubePlatform implements Platform {
     }
     patch.push({ op: 'add', path: '/status', value: writeCanaryStatus(full) });
     const written = await world.rest.patch(
-      apiPath('sluice.dev/v1alpha1', 'canaries', namespace, name, 'status'),
+      apiPath(CANARY_API_VERSION, CANARY_PLURAL, namespace, name, 'status'),
       'json',
       patch,
     );
