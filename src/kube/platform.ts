@@ -168,6 +168,10 @@ const revisionOf = (config: HeldConfig, revision: string): ConfigRevision => ({
 const dataRevisionOf = (object: ConfigObject): string =>
   dataRevision({ data: object.data, binaryData: object.binaryData });
 
+/** Decoded held payloads by their annotation text; the text names the content, so an entry never goes stale. */
+const decodedCandidates = new Map<string, unknown>();
+const DECODED_CANDIDATES_MAX = 256;
+
 export interface KubePlatformOptions {
   world: KubeWorld;
   namespace: string;
@@ -186,7 +190,6 @@ export class KubePlatform implements Platform {
   /** What record() wrote, and the Canary's resourceVersion after it. */
   recorded: { status: CanaryStatus; resourceVersion: string | undefined } | null = null;
   private readonly now: () => number;
-  private readonly decoded = new Map<string, unknown>();
 
   constructor(private readonly options: KubePlatformOptions) {
     this.route = options.previous.route;
@@ -286,11 +289,13 @@ export class KubePlatform implements Platform {
   }
 
   private decode(payload: string, what: string): unknown {
-    const hit = this.decoded.get(payload);
+    const hit = decodedCandidates.get(payload);
     if (hit !== undefined) return hit;
     try {
       const value = decodeCandidate(payload, this.options.world.sealKey);
-      this.decoded.set(payload, value);
+      // Every step reads the held template (for the configs it uses): unzip each payload once, not per step.
+      if (decodedCandidates.size >= DECODED_CANDIDATES_MAX) decodedCandidates.clear();
+      decodedCandidates.set(payload, value);
       return value;
     } catch (err) {
       throw new CandidateUnavailableError(

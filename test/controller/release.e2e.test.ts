@@ -161,13 +161,18 @@ describe('a release on a real control plane', () => {
     await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
   }
 
-  it('injects the proxy on opt-in, and the pods come up with it', async () => {
-    const ns = 'opt-in';
-    await c().kubectl(['create', 'namespace', ns]);
-    await c().apply(podinfo(ns, 'example/podinfo:1.0'));
-    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', ns, '--timeout=90s'], {
+  /** A namespace of its own with podinfo opted in and rolled out, and no controller: the webhook alone. */
+  async function optIn(namespace: string): Promise<void> {
+    await c().kubectl(['create', 'namespace', namespace]);
+    await c().apply(podinfo(namespace, 'example/podinfo:1.0'));
+    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', namespace, '--timeout=90s'], {
       timeoutMs: 100_000,
     });
+  }
+
+  it('injects the proxy on opt-in, and the pods come up with it', async () => {
+    const ns = 'opt-in';
+    await optIn(ns);
     const deployment = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
     expect(deployment.spec.template.spec.containers.map((c) => c.name)).toEqual(['podinfo', 'sluice-proxy']);
     expect(deployment.metadata.annotations?.['sluice.dev/stable-revision']).toMatch(/^[0-9a-f]{10}$/);
@@ -182,7 +187,8 @@ describe('a release on a real control plane', () => {
   });
 
   it('rejects an invalid annotation with a message naming it and what is allowed', async () => {
-    const ns = 'opt-in';
+    const ns = 'invalid';
+    await optIn(ns);
     const result = await c().tryKubectl([
       'annotate',
       'deployment/podinfo',
@@ -194,6 +200,8 @@ describe('a release on a real control plane', () => {
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toContain('sluice.dev/step-weight');
     expect(result.stderr).toContain('1 to 100');
+    const unchanged = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    expect(unchanged.metadata.annotations?.['sluice.dev/step-weight']).toBeUndefined();
   });
 
   it('holds an image change, steps the weight, and promotes it', async () => {
@@ -468,10 +476,12 @@ describe('a release on a real control plane', () => {
   });
 
   it('denies a promotion marker written by anyone but the controller', async () => {
-    const ns = 'opt-in';
+    const ns = 'forged';
+    await optIn(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:3.0']);
     const held = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
     const candidate = held.metadata.annotations?.['sluice.dev/candidate-revision'] ?? '';
+    expect(candidate).toMatch(/^[0-9a-f]{10}$/);
     const forged = await c().tryKubectl([
       'annotate',
       'deployment/podinfo',
