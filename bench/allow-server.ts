@@ -1,11 +1,11 @@
-import express from 'express';
 import { readCertDir } from '../webhook/certs.js';
-import { createWebhookServer } from '../webhook/server.js';
+import { createWebhookServer, readBody } from '../webhook/server.js';
 
 /**
  * The webhook benchmark's baseline, run as its own process: the webhook's HTTPS server (same TLS settings,
- * same certificate, express) reading each review whole and answering it with the same static allow. The
- * webhook's figures over this one are what admitting costs beyond the transport.
+ * same certificate, the same body reading) reading each review whole and answering it with a static allow,
+ * without parsing it. The webhook's figures over this one are what parsing and admitting cost beyond the
+ * transport.
  *
  * Usage: node allow-server.js PORT CERT_DIR
  */
@@ -21,14 +21,19 @@ const ALLOW = JSON.stringify({
   response: { uid: '0d6c1e7a-3b2f-4c9d-8e1a-5f4b3c2d1e0f', allowed: true },
 });
 
-const app = express();
-app.disable('x-powered-by');
-app.set('etag', false);
-app.post('/mutate', (req, res) => {
-  req.resume();
-  req.on('end', () => void res.type('application/json').send(ALLOW));
-});
-createWebhookServer(app, { credentials: { cert: certs.cert, key: certs.key } }).listen(
-  Number(port),
-  '127.0.0.1',
-);
+const LIMIT = 8 * 1024 * 1024;
+createWebhookServer(
+  (req, res) => {
+    readBody(req, LIMIT).then(
+      () => {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(ALLOW),
+        });
+        res.end(ALLOW);
+      },
+      () => res.destroy(),
+    );
+  },
+  { credentials: { cert: certs.cert, key: certs.key } },
+).listen(Number(port), '127.0.0.1');

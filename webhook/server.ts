@@ -1,8 +1,10 @@
+import type http from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
+import { sendJson } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
 import { admissionReviewSchema, reviewResponse } from './review.js';
 
@@ -24,7 +26,69 @@ export interface WebhookServerOptions {
 
 const HANDLED_KINDS = new Set(['Deployment', 'ConfigMap', 'Secret']);
 
-export function createWebhookApp(options: WebhookServerOptions): express.Express {
+export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** The body was larger than the limit: answered 413. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'BodyTooLarge';
+  readonly status = 413;
+  constructor(limit: number) {
+    super(`the body is larger than ${limit} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/** The body is compressed: the API server never compresses reviews, and the webhook reads them as they are. */
+export class BodyEncodedError extends Error {
+  readonly code = 'BodyEncoded';
+  readonly status = 415;
+  constructor(encoding: string) {
+    super(`the body is sent with content-encoding ${encoding}; the webhook reads uncompressed bodies only`);
+    this.name = 'BodyEncodedError';
+  }
+}
+
+/**
+ * Reads a request body whole, refusing more than `limit` bytes: by its content-length before a byte is
+ * read, or as soon as the bytes read pass it.
+ */
+export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') return reject(new BodyEncodedError(encoding));
+    if (Number(req.headers['content-length'] ?? 0) > limit) return reject(new BodyTooLargeError(limit));
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > limit) {
+        req.off('data', onData);
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () =>
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length)),
+    );
+    req.once('error', reject);
+  });
+}
+
+/** Answers with a JSON body; a request whose body was not read to its end closes the connection. */
+function reply(req: http.IncomingMessage, res: http.ServerResponse, status: number, value: unknown): void {
+  if (!req.complete) res.shouldKeepAlive = false;
+  sendJson(res, status, value);
+}
+
+/**
+ * The webhook's request listener. `POST /mutate`, on every write the API server admits, is answered
+ * directly: express's per-request prototype switching and router cost about 90 µs a request here, more
+ * than half of the whole transport's (bench/allow-server.ts). Health, metrics and anything else go to
+ * express.
+ */
+export function createWebhookHandler(options: WebhookServerOptions): RequestListener {
   const { config, logger, registry, bodyLimitBytes = 8 * 1024 * 1024, isReady } = options;
   const admissions = new Counter({
     name: 'sluice_webhook_admissions_total',
@@ -38,32 +102,23 @@ export function createWebhookApp(options: WebhookServerOptions): express.Express
     buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5],
     registers: [registry],
   });
+  const malformed = (req: http.IncomingMessage, res: http.ServerResponse, status: number, reason: string) => {
+    admissions.inc({ kind: 'unknown', operation: 'unknown', result: 'malformed' });
+    reply(req, res, status, { reason });
+  };
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.get('/livez', (_req, res) => void res.type('text/plain').send('ok\n'));
-  app.get(
-    '/readyz',
-    (_req, res) =>
-      void res
-        .status(isReady() ? 200 : 503)
-        .type('text/plain')
-        .send(isReady() ? 'ok\n' : 'not ready\n'),
-  );
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
-
-  // Any content type is read as JSON: the API server sends application/json, and a client that labels its
-  // body differently still deserves an answer about the body rather than a 415.
-  app.post('/mutate', express.json({ limit: bodyLimitBytes, type: () => true, strict: true }), (req, res) => {
+  const mutate = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void => {
+    let value: unknown;
+    try {
+      value = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      return malformed(req, res, 400, `the body is not JSON: ${(err as Error).message}`);
+    }
     const started = process.hrtime.bigint();
-    const parsed = admissionReviewSchema.safeParse(req.body);
+    const parsed = admissionReviewSchema.safeParse(value);
     if (!parsed.success) {
-      admissions.inc({ kind: 'unknown', operation: 'unknown', result: 'malformed' });
       const reason = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-      return void res.status(400).json({ reason: `not an admission.k8s.io/v1 AdmissionReview: ${reason}` });
+      return malformed(req, res, 400, `not an admission.k8s.io/v1 AdmissionReview: ${reason}`);
     }
     const { request } = parsed.data;
     const labels = {
@@ -76,7 +131,7 @@ export function createWebhookApp(options: WebhookServerOptions): express.Express
     } catch (err) {
       if (!(err instanceof MalformedObjectError)) throw err;
       admissions.inc({ ...labels, result: 'malformed' });
-      return void res.status(400).json({ reason: err.message });
+      return reply(req, res, 400, { reason: err.message });
     }
     const result = !decision.allowed ? 'denied' : decision.patch.length > 0 ? 'patched' : 'allowed';
     admissions.inc({ ...labels, result });
@@ -93,32 +148,65 @@ export function createWebhookApp(options: WebhookServerOptions): express.Express
         'admissionDenied',
       );
     }
-    res.json(reviewResponse(request.uid, decision));
-  });
+    reply(req, res, 200, reviewResponse(request.uid, decision));
+  };
 
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.get('/livez', (_req, res) => void res.type('text/plain').send('ok\n'));
+  app.get(
+    '/readyz',
+    (_req, res) =>
+      void res
+        .status(isReady() ? 200 : 503)
+        .type('text/plain')
+        .send(isReady() ? 'ok\n' : 'not ready\n'),
+  );
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  app.all(
+    '/mutate',
+    (_req, res) =>
+      void res.status(405).set('allow', 'POST').json({ reason: 'the webhook answers POST /mutate' }),
+  );
   app.use(
     (_req: Request, res: Response) =>
       void res.status(404).json({ reason: 'not found: the webhook serves POST /mutate' }),
   );
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = httpStatusOf(err);
-    if (status >= 500) logger.error({ err, path: req.path }, 'requestFailed');
-    if (req.path === '/mutate')
-      admissions.inc({
-        kind: 'unknown',
-        operation: 'unknown',
-        result: status >= 500 ? 'error' : 'malformed',
-      });
-    const reason =
-      status === 413
-        ? `the body is larger than ${bodyLimitBytes} bytes`
-        : status < 500
-          ? `the body is not JSON: ${(err as Error).message}`
-          : 'internal error';
+    logger.error({ err, path: req.path }, 'requestFailed');
     if (res.headersSent) return void res.end();
-    res.status(status).json({ reason });
+    res.status(httpStatusOf(err)).json({ reason: 'internal error' });
   });
-  return app;
+
+  return (req, res) => {
+    if (req.method !== 'POST' || pathOf(req.url) !== '/mutate') return void app(req, res);
+    readBody(req, bodyLimitBytes).then(
+      (body) => {
+        try {
+          mutate(req, res, body);
+        } catch (err) {
+          logger.error({ err, path: '/mutate' }, 'requestFailed');
+          admissions.inc({ kind: 'unknown', operation: 'unknown', result: 'error' });
+          if (!res.headersSent) reply(req, res, 500, { reason: 'internal error' });
+          else res.destroy();
+        }
+      },
+      (err: unknown) => {
+        if (err instanceof BodyTooLargeError || err instanceof BodyEncodedError)
+          return malformed(req, res, err.status, err.message);
+        // The client went away while sending: nobody is left to answer.
+        res.destroy();
+      },
+    );
+  };
+}
+
+function pathOf(url: string | undefined): string {
+  const query = url?.indexOf('?') ?? -1;
+  return url === undefined ? '/' : query === -1 ? url : url.slice(0, query);
 }
 
 function httpStatusOf(err: unknown): number {
@@ -131,8 +219,8 @@ export interface HttpsOptions {
   requestTimeoutMs?: number;
 }
 
-export function createWebhookServer(app: express.Express, options: HttpsOptions): https.Server {
-  const server = https.createServer({ ...options.credentials, minVersion: 'TLSv1.2' }, app);
+export function createWebhookServer(listener: RequestListener, options: HttpsOptions): https.Server {
+  const server = https.createServer({ ...options.credentials, minVersion: 'TLSv1.2' }, listener);
   server.requestTimeout = options.requestTimeoutMs ?? 15_000;
   server.headersTimeout = Math.min(server.requestTimeout, 10_000);
   // Longer than the API server's idle timeout for its webhook connections, so that it closes them first.

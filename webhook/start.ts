@@ -6,7 +6,7 @@ import { closeServer, listen } from '../src/server.js';
 import type { AdmitConfig } from './admit.js';
 import { defaultKubeConfig, keepCaBundle, loadOrCreateClusterCertificates } from './cluster.js';
 import { generateCertificates, readCertDir, watchCertDir, writeCertDir, type Certificates } from './certs.js';
-import { createWebhookApp, createWebhookServer } from './server.js';
+import { createWebhookHandler, createWebhookServer } from './server.js';
 
 export interface WebhookOptions {
   config: AdmitConfig;
@@ -61,8 +61,8 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const app = createWebhookApp({ config: options.config, logger, registry, isReady: () => ready });
-  const server = createWebhookServer(app, { credentials: { cert: certs.cert, key: certs.key } });
+  const handler = createWebhookHandler({ config: options.config, logger, registry, isReady: () => ready });
+  const server = createWebhookServer(handler, { credentials: { cert: certs.cert, key: certs.key } });
 
   let watcher: FSWatcher | undefined;
   if (fromDir && certDir !== undefined) {

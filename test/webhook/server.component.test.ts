@@ -1,10 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
 import { createLogger } from '../../src/log.js';
+import { closeServer, listen } from '../../src/server.js';
 import { generateCertificates, writeCertDir } from '../../webhook/certs.js';
+import { createWebhookHandler } from '../../webhook/server.js';
 import { startWebhook } from '../../webhook/start.js';
 import { review, send, spawnWebhook, webhookAgent, type WebhookProcess } from './client.js';
 import { CONFIG, deployment as sampleDeployment } from './support.js';
@@ -169,5 +173,86 @@ describe('certificates from --cert-dir', () => {
       await webhook.drain();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the /mutate edge, on a plain HTTP server with a 1 KiB body limit', () => {
+  let server: http.Server;
+  let port: number;
+
+  beforeAll(async () => {
+    const handler = createWebhookHandler({
+      config: CONFIG,
+      logger: createLogger('webhook', 'silent'),
+      registry: new Registry(),
+      bodyLimitBytes: 1024,
+      isReady: () => true,
+    });
+    server = http.createServer(handler);
+    port = await listen(server, 0, '127.0.0.1');
+  });
+
+  afterAll(() => closeServer(server));
+
+  const post = (headers: http.OutgoingHttpHeaders, write: (req: http.ClientRequest) => void) =>
+    new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/mutate', headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              connection: res.headers.connection,
+            }),
+          );
+        },
+      );
+      // The server may answer and close before the whole body is sent: the answer is what is checked.
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+      });
+      write(req);
+    });
+
+  it('refuses a body whose content-length is over the limit with 413, before reading it', async () => {
+    const reply = await post({ 'content-length': 4096 }, (req) => req.end(Buffer.alloc(4096, 0x20)));
+    expect(reply.status).toBe(413);
+    expect(JSON.parse(reply.body).reason).toBe('the body is larger than 1024 bytes');
+    expect(reply.connection).toBe('close');
+  });
+
+  it('refuses a chunked body with 413 as soon as it passes the limit', async () => {
+    const reply = await post({ 'transfer-encoding': 'chunked' }, (req) => {
+      req.write(Buffer.alloc(800, 0x20));
+      setTimeout(() => req.end(Buffer.alloc(800, 0x20)), 20);
+    });
+    expect(reply.status).toBe(413);
+    expect(reply.connection).toBe('close');
+  });
+
+  it('refuses a compressed body with 415 naming the encoding', async () => {
+    const reply = await post({ 'content-encoding': 'gzip', 'content-length': 2 }, (req) => req.end('{}'));
+    expect(reply.status).toBe(415);
+    expect(JSON.parse(reply.body).reason).toContain('content-encoding gzip');
+  });
+
+  it('answers other methods on /mutate with 405 and an Allow header', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/mutate`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+  });
+
+  it('answers a review under the limit, with a query string on the path', async () => {
+    const body = JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' },
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/mutate?timeout=10s`, { method: 'POST', body });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ response: { uid: 'u-1', allowed: true } });
   });
 });
