@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
+import { PROXY_NODE_OPTIONS } from '../src/injection.js';
 import {
   BODY_100,
   cpuSeconds,
@@ -37,13 +38,18 @@ export interface ProxyBenchOptions {
 export interface ProxyBenchResult {
   sluiceVsNginx: number;
   sluiceVsDirect: number;
+  /** The minimal Node.js forwarder (bench/minimal-proxy.ts) over nginx: the ceiling of sluice's stack. */
+  minimalVsNginx: number;
+  sluiceVsMinimal: number;
   p99Ms: number;
   addedP99MsAt500: number;
   rssMiB: number;
-  cpuUsPerRequest: { nginx: number; sluice: number };
+  cpuUsPerRequest: { nginx: number; minimal: number; sluice: number };
 }
 
-type Path = 'direct' | 'nginx' | 'sluice';
+const SETTLE_MS = 1_000;
+
+type Path = 'direct' | 'nginx' | 'minimal' | 'sluice';
 
 const APP_SOURCE = `
 const http = require('node:http');
@@ -62,6 +68,7 @@ async function startNodeApps(ports: number[]): Promise<{ stop(): Promise<void> }
 }
 
 const SLUICE_BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
+const MINIMAL_PROXY = fileURLToPath(new URL('./minimal-proxy.js', import.meta.url));
 
 /**
  * `upstream: 'node'` puts a tiny Node.js app behind the proxies, like the apps sluice fronts;
@@ -72,9 +79,8 @@ export async function benchProxy(
   options: ProxyBenchOptions & { upstream: 'node' | 'nginx' },
 ): Promise<ProxyBenchResult> {
   const { log } = options;
-  const [primaryPort, canaryPort, nginxPort, sluicePort, adminPort, routePort] = await Promise.all(
-    Array.from({ length: 6 }, freePort),
-  );
+  const [primaryPort, canaryPort, nginxPort, sluicePort, adminPort, routePort, minimalPort] =
+    await Promise.all(Array.from({ length: 7 }, freePort));
   const upstreams =
     options.upstream === 'nginx'
       ? await startNginx(
@@ -123,8 +129,9 @@ export async function benchProxy(
     '--namespace', 'bench',
     '--deployment', 'app',
     '--drain-delay', '0s',
-  ], { SLUICE_LOG_LEVEL: 'warn' }); // prettier-ignore
-  await waitForPort(sluicePort as number);
+  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: PROXY_NODE_OPTIONS }); // prettier-ignore
+  const minimal = startChild(process.execPath, [MINIMAL_PROXY, String(minimalPort), String(primaryPort)]);
+  await Promise.all([waitForPort(sluicePort as number), waitForPort(minimalPort as number)]);
   // Wait for the route table, so that sluice splits from the first request as nginx does.
   for (;;) {
     const routes = await fetch(`http://127.0.0.1:${adminPort}/routes`).then(
@@ -137,22 +144,23 @@ export async function benchProxy(
   const urls: Record<Path, string> = {
     direct: `http://127.0.0.1:${primaryPort}/`,
     nginx: `http://127.0.0.1:${nginxPort}/`,
+    minimal: `http://127.0.0.1:${minimalPort}/`,
     sluice: `http://127.0.0.1:${sluicePort}/`,
   };
-  const load: Record<Path, WrkResult[]> = { direct: [], nginx: [], sluice: [] };
-  const probe: Record<Path, ProbeResult[]> = { direct: [], nginx: [], sluice: [] };
+  const load: Record<Path, WrkResult[]> = { direct: [], nginx: [], minimal: [], sluice: [] };
+  const probe: Record<Path, ProbeResult[]> = { direct: [], nginx: [], minimal: [], sluice: [] };
   // CPU per request is steadier than throughput when other work shares the cores.
-  const cpuPerRequest: Record<'nginx' | 'sluice', number[]> = { nginx: [], sluice: [] };
-  const pids = { nginx: splitter.pid, sluice: sluice.pid as number };
+  const cpuPerRequest: Record<Exclude<Path, 'direct'>, number[]> = { nginx: [], minimal: [], sluice: [] };
+  const pids = { nginx: splitter.pid, minimal: minimal.pid as number, sluice: sluice.pid as number };
   let peakRss = 0;
   try {
     log(
-      `proxy, ${options.upstream} upstream: ${options.rounds} rounds × (direct, nginx, sluice); ${options.connections} connections for ` +
+      `proxy, ${options.upstream} upstream: ${options.rounds} rounds × (direct, nginx, minimal, sluice); ${options.connections} connections for ` +
         `${options.seconds} s, then 1 connection at ${options.probeRate} req/s for ${options.probeSeconds} s. ` +
         `wrk, the proxies and the upstreams share this machine's cores.`,
     );
     for (let round = 1; round <= options.rounds; round++) {
-      for (const path of ['direct', 'nginx', 'sluice'] as const) {
+      for (const path of ['direct', 'nginx', 'minimal', 'sluice'] as const) {
         const sample = () => {
           if (path === 'sluice' && sluice.pid !== undefined) peakRss = Math.max(peakRss, rssMiB(sluice.pid));
         };
@@ -161,6 +169,9 @@ export async function benchProxy(
         load[path].push(result);
         if (path !== 'direct')
           cpuPerRequest[path].push(((cpuSeconds(pids[path]) - cpuBefore) / result.requests) * 1e6);
+        // Let the machine settle after the load (the upstream's and the proxy's garbage collection), so
+        // that the probe measures the path at its rate rather than the recovery from wrk.
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         const latency = await fixedRateProbe(urls[path], options.probeRate, options.probeSeconds);
         probe[path].push(latency);
         log(
@@ -174,6 +185,7 @@ export async function benchProxy(
     }
   } finally {
     await stopChild(sluice);
+    await stopChild(minimal);
     routeServer.close();
     await splitter.stop();
     await upstreams.stop();
@@ -182,22 +194,28 @@ export async function benchProxy(
   const rps = (path: Path) => median(load[path].map((r) => r.requestsPerSecond));
   const p99At500 = (path: Path) => median(probe[path].map((r) => r.p99Ms));
   const p50At500 = (path: Path) => median(probe[path].map((r) => r.p50Ms));
+  const added = (path: Path) =>
+    `${path} p50 +${(p50At500(path) - p50At500('direct')).toFixed(3)} ms p99 +${(p99At500(path) - p99At500('direct')).toFixed(3)} ms`;
   log(
     `proxy medians, ${options.upstream} upstream: direct ${Math.round(rps('direct'))} req/s, nginx ${Math.round(rps('nginx'))}, ` +
-      `sluice ${Math.round(rps('sluice'))}; added at ${options.probeRate}/s over direct: ` +
-      `nginx p50 +${(p50At500('nginx') - p50At500('direct')).toFixed(3)} ms p99 +${(p99At500('nginx') - p99At500('direct')).toFixed(3)} ms, ` +
-      `sluice p50 +${(p50At500('sluice') - p50At500('direct')).toFixed(3)} ms p99 +${(p99At500('sluice') - p99At500('direct')).toFixed(3)} ms; ` +
-      `sluice peak RSS under load ${peakRss.toFixed(1)} MiB; CPU per request: nginx ` +
-      `${median(cpuPerRequest.nginx).toFixed(0)} µs, sluice ${median(cpuPerRequest.sluice).toFixed(0)} µs`,
+      `minimal Node.js forwarder ${Math.round(rps('minimal'))} (${(rps('minimal') / rps('nginx')).toFixed(2)} × nginx), ` +
+      `sluice ${Math.round(rps('sluice'))} (${(rps('sluice') / rps('nginx')).toFixed(2)} × nginx, ` +
+      `${(rps('sluice') / rps('minimal')).toFixed(2)} × the minimal forwarder); added at ${options.probeRate}/s over direct: ` +
+      `${added('nginx')}, ${added('minimal')}, ${added('sluice')}; sluice peak RSS under load ${peakRss.toFixed(1)} MiB; ` +
+      `CPU per request: nginx ${median(cpuPerRequest.nginx).toFixed(0)} µs, minimal ` +
+      `${median(cpuPerRequest.minimal).toFixed(0)} µs, sluice ${median(cpuPerRequest.sluice).toFixed(0)} µs`,
   );
   return {
     sluiceVsNginx: round(rps('sluice') / rps('nginx')),
     sluiceVsDirect: round(rps('sluice') / rps('direct')),
+    minimalVsNginx: round(rps('minimal') / rps('nginx')),
+    sluiceVsMinimal: round(rps('sluice') / rps('minimal')),
     p99Ms: round(median(load.sluice.map((r) => r.p99Ms))),
     addedP99MsAt500: round(p99At500('sluice') - p99At500('direct'), 3),
     rssMiB: round(peakRss, 1),
     cpuUsPerRequest: {
       nginx: round(median(cpuPerRequest.nginx), 0),
+      minimal: round(median(cpuPerRequest.minimal), 0),
       sluice: round(median(cpuPerRequest.sluice), 0),
     },
   };

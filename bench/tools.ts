@@ -225,6 +225,8 @@ export async function fixedRateProbe(url: string, perSecond: number, seconds: nu
  * from when each request was due, as fixedRateProbe. A server slower than the rate falls further behind
  * with every request; the probe gives up at three times its planned duration (`sent` says how far it got).
  */
+const SPIN_NS = 2_000_000n;
+
 export async function fixedRate(
   send: () => Promise<void>,
   perSecond: number,
@@ -239,10 +241,12 @@ export async function fixedRate(
   const deadline = start + BigInt(seconds) * 3n * 1_000_000_000n;
   for (let i = 0; i < total && process.hrtime.bigint() < deadline; i++) {
     const due = start + BigInt(i) * interval;
-    const now = process.hrtime.bigint();
-    if (due > now) await new Promise((r) => setTimeout(r, Number((due - now) / 1_000_000n)));
+    // Sleep to within SPIN_NS of when the request is due, then spin: a timer can fire a millisecond or more
+    // late here, which would count against the server as latency.
+    const sleep = Number((due - process.hrtime.bigint() - SPIN_NS) / 1_000_000n);
+    if (sleep > 0) await new Promise((r) => setTimeout(r, sleep));
     while (process.hrtime.bigint() < due) {
-      // Spin the last sub-millisecond: timers are too coarse for a 2 ms period.
+      // Spin.
     }
     await send();
     latencies.push(Number(process.hrtime.bigint() - due) / 1e6);

@@ -19,6 +19,12 @@ export const ADMIN_PORT_NAME = 'sluice-admin';
 /** The proxy's port name when the app's port has no name to take over. */
 export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
 export const APP_PORT_ENV = 'SLUICE_APP_PORT';
+/**
+ * Node.js options of the proxy container: a smaller young generation (V8 grows each semi-space to 16 MiB)
+ * and V8's memory-over-speed heuristics. Measured with 50 connections (README, "Benchmarks"): peak RSS
+ * about 78 MiB instead of 112, for about 8% of throughput.
+ */
+export const PROXY_NODE_OPTIONS = '--optimize-for-size --max-semi-space-size=4';
 
 export const ROLE_LABEL = LABELS.role;
 export const INJECTED_ANNOTATION = MANAGED_ANNOTATIONS.injected;

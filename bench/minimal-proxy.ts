@@ -1,0 +1,42 @@
+import http from 'node:http';
+import type { Dispatcher } from 'undici';
+import { Pool } from '../proxy/upstream-pool.js';
+
+/**
+ * The proxy benchmark's floor for Node.js: the same server and upstream client sluice is built on (Node's
+ * http server, undici's Pool), forwarding every request to one upstream with nothing else — no routing,
+ * no header rewriting, no metrics, no timeouts. What sluice costs over this is sluice's own; what this
+ * costs over nginx is the stack's.
+ *
+ * Usage: node minimal-proxy.js PORT UPSTREAM_PORT
+ */
+
+const [port, upstreamPort] = process.argv.slice(2).map(Number);
+if (port === undefined || upstreamPort === undefined)
+  throw new Error('usage: minimal-proxy.js PORT UPSTREAM_PORT');
+const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { keepAliveTimeout: 4_000 });
+
+http
+  .createServer((req, res) => {
+    pool.dispatch(
+      {
+        path: req.url ?? '/',
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers: req.rawHeaders,
+      },
+      {
+        onConnect() {},
+        onHeaders(status, raw) {
+          const headers: string[] = [];
+          for (let i = 0; i < raw.length; i += 2)
+            headers.push((raw[i] as Buffer).toString('latin1'), (raw[i + 1] as Buffer).toString('latin1'));
+          res.writeHead(status, headers);
+          return true;
+        },
+        onData: (chunk) => res.write(chunk),
+        onComplete: () => void res.end(),
+        onError: () => void res.writeHead(502).end(),
+      },
+    );
+  })
+  .listen(port, '127.0.0.1');
