@@ -26,16 +26,17 @@ http
       },
       {
         onConnect() {},
-        onHeaders(status, raw) {
+        onHeaders(status, raw, resume) {
           const headers: string[] = [];
           for (let i = 0; i < raw.length; i += 2)
             headers.push((raw[i] as Buffer).toString('latin1'), (raw[i + 1] as Buffer).toString('latin1'));
           res.writeHead(status, headers);
+          res.on('drain', resume);
           return true;
         },
         onData: (chunk) => res.write(chunk),
         onComplete: () => void res.end(),
-        onError: () => void res.writeHead(502).end(),
+        onError: () => void (res.headersSent ? res.destroy() : res.writeHead(502).end()),
       },
     );
   })
