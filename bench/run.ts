@@ -19,7 +19,7 @@ if (only !== 'webhook') {
     seconds: quick ? 2 : 10,
     connections: 50,
     probeRate: 500,
-    probeSeconds: quick ? 2 : 5,
+    probeSeconds: quick ? 2 : 10,
     log,
   };
   const proxy = await benchProxy({ ...proxyOptions, upstream: 'node' });
