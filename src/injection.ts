@@ -53,46 +53,56 @@ export function isInjected(template: PodTemplate): boolean {
 /**
  * The template as the user wrote it: no proxy container, the app's port and probes under their own name
  * again, without the annotations and label sluice adds, and without `kubectl rollout restart`'s stamp.
- * Pure: returns a new template, the argument is not changed.
+ * Pure, as removeInjection.
  */
 export function normaliseTemplate(template: PodTemplate): PodTemplate {
   const out = removeInjection(template);
   const annotations = out.metadata?.annotations;
-  if (out.metadata !== undefined && annotations?.[RESTARTED_AT] !== undefined) {
-    const { [RESTARTED_AT]: _restartedAt, ...rest } = annotations;
-    setOrDrop(out.metadata, 'annotations', rest);
+  if (out.metadata === undefined || annotations?.[RESTARTED_AT] === undefined) return out;
+  const { [RESTARTED_AT]: _restartedAt, ...rest } = annotations;
+  const metadata = { ...out.metadata };
+  setOrDrop(metadata, 'annotations', rest);
+  return { ...out, metadata };
+}
+
+/**
+ * The template without what injection added, and nothing else taken away. Pure: the argument is not changed,
+ * and the result shares with it every part that injection did not touch (the containers it did not rename a
+ * port in, the volumes, ...), so whoever changes the result copies what it changes first.
+ */
+export function removeInjection(template: PodTemplate): PodTemplate {
+  const spec = withoutProxy(template.spec);
+  const meta = template.metadata;
+  return meta === undefined
+    ? { ...template, spec }
+    : { ...template, metadata: withoutOurMetadata(meta), spec };
+}
+
+function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
+  const out = { ...meta };
+  if (meta.annotations !== undefined) {
+    const annotations = Object.fromEntries(
+      Object.entries(meta.annotations).filter(
+        ([key, value]) =>
+          !key.startsWith(ANNOTATION_PREFIX) && !isOurScrapeAnnotation(key, value, meta.annotations),
+      ),
+    );
+    setOrDrop(out, 'annotations', annotations);
+  }
+  if (meta.labels !== undefined) {
+    const { [ROLE_LABEL]: _role, ...labels } = meta.labels;
+    setOrDrop(out, 'labels', labels);
   }
   return out;
 }
 
-/** The template without what injection added, and nothing else taken away. Pure. */
-export function removeInjection(template: PodTemplate): PodTemplate {
-  const out = structuredClone(template);
-  const proxy = out.spec.containers.find((c) => c.name === PROXY_CONTAINER);
-  if (proxy !== undefined) {
-    out.spec.containers = out.spec.containers.filter((c) => c !== proxy);
-    const taken = proxy.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
-    if (taken !== undefined && taken !== UNNAMED_PROXY_PORT_NAME) {
-      for (const container of out.spec.containers) renamePort(container, appPortName(taken), taken);
-    }
-  }
-  const meta = out.metadata;
-  if (meta !== undefined) {
-    if (meta.annotations !== undefined) {
-      const annotations = Object.fromEntries(
-        Object.entries(meta.annotations).filter(
-          ([key, value]) =>
-            !key.startsWith(ANNOTATION_PREFIX) && !isOurScrapeAnnotation(key, value, meta.annotations),
-        ),
-      );
-      setOrDrop(meta, 'annotations', annotations);
-    }
-    if (meta.labels !== undefined) {
-      const { [ROLE_LABEL]: _role, ...labels } = meta.labels;
-      setOrDrop(meta, 'labels', labels);
-    }
-  }
-  return out;
+function withoutProxy(spec: PodTemplate['spec']): PodTemplate['spec'] {
+  const proxy = spec.containers.find((c) => c.name === PROXY_CONTAINER);
+  if (proxy === undefined) return spec;
+  const containers = spec.containers.filter((c) => c !== proxy);
+  const taken = proxy.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
+  if (taken === undefined || taken === UNNAMED_PROXY_PORT_NAME) return { ...spec, containers };
+  return { ...spec, containers: containers.map((c) => withPortRenamed(c, appPortName(taken), taken)) };
 }
 
 function isOurScrapeAnnotation(key: string, value: string, all: Record<string, string> | undefined): boolean {
@@ -111,12 +121,28 @@ function setOrDrop(meta: ObjectMeta, key: 'annotations' | 'labels', value: Recor
   else meta.labels = value;
 }
 
-/** Renames a container's port, and the probes of that container that refer to it by name. */
-export function renamePort(container: Container, from: string, to: string): void {
-  for (const port of container.ports ?? []) if (port.name === from) port.name = to;
+/**
+ * The container with its port renamed, and the probes that refer to the port by name; the container itself
+ * when it has no port of that name. Pure: only the levels that change are copied.
+ */
+export function withPortRenamed(container: Container, from: string, to: string): Container {
+  let out = container;
+  const ports = container.ports;
+  if (ports?.some((p) => p.name === from)) {
+    out = { ...out, ports: ports.map((p) => (p.name === from ? { ...p, name: to } : p)) };
+  }
   for (const kind of PROBE_KINDS) {
     const probe: Probe | undefined = container[kind];
-    if (probe?.httpGet?.port === from) probe.httpGet.port = to;
-    if (probe?.tcpSocket?.port === from) probe.tcpSocket.port = to;
+    if (probe === undefined) continue;
+    const renamed = probeWithPortRenamed(probe, from, to);
+    if (renamed !== probe) out = { ...out, [kind]: renamed };
   }
+  return out;
+}
+
+function probeWithPortRenamed(probe: Probe, from: string, to: string): Probe {
+  let out = probe;
+  if (probe.httpGet?.port === from) out = { ...out, httpGet: { ...probe.httpGet, port: to } };
+  if (probe.tcpSocket?.port === from) out = { ...out, tcpSocket: { ...probe.tcpSocket, port: to } };
+  return out;
 }

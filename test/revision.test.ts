@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PodTemplate } from '../src/pod-template.js';
 import { canonicalJson, dataRevision, revision } from '../src/revision.js';
 import { injectProxy } from '../webhook/inject.js';
+import { seededRandom } from './support/random.js';
 import { CONFIG } from './webhook/support.js';
 
 const template = (): PodTemplate => ({
@@ -76,4 +77,77 @@ describe('revisions', () => {
     expect(dataRevision({})).toBe(dataRevision({ data: {}, binaryData: {} }));
     expect(dataRevision({ data: { a: 'x' } })).not.toBe(dataRevision({ binaryData: { a: 'x' } }));
   });
+
+  it('keep the canonical text they always had, for any JSON value', () => {
+    // The serialiser revisions were first hashed with: a changed text would rename every running release.
+    const first = (value: unknown): string =>
+      JSON.stringify(value, (_key, v: unknown) =>
+        v !== null && typeof v === 'object' && !Array.isArray(v)
+          ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+          : v,
+      );
+    const random = seededRandom(20261122);
+    for (let i = 0; i < 3000; i++) {
+      const value = randomJson(random, 0) ?? null;
+      expect(canonicalJson(value)).toBe(first(value));
+    }
+  });
 });
+
+const KEYS = [
+  'a',
+  'B',
+  'name',
+  'é',
+  '\u{1F600}',
+  '\ud800',
+  '"',
+  '\n',
+  '',
+  ' ',
+  '0',
+  '1',
+  '9',
+  '10',
+  '01',
+  '-1',
+  '1.5',
+  '9a',
+  '4294967294',
+  '4294967295',
+  '__proto__',
+  'toJSON',
+];
+const STRINGS = ['', 'x', 'é', '\u2028', '\ud800', '\u0000', '"\\', '</script>', '1e3'];
+const NUMBERS = [0, -0, 1, -1, 1.5, 1e21, 1e-7, Number.MAX_SAFE_INTEGER, NaN, Infinity, -Infinity];
+
+/** A JSON-like value, with what JSON.parse can give (own `__proto__`, index keys) and undefined in places. */
+function randomJson(random: () => number, depth: number): unknown {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  switch (Math.floor(random() * (depth > 3 ? 5 : 8))) {
+    case 0:
+      return pick([null, true, false, undefined]);
+    case 1:
+      return pick(NUMBERS);
+    case 2:
+    case 3:
+      return pick(STRINGS);
+    case 4:
+      return {};
+    case 5:
+      return Array.from({ length: Math.floor(random() * 4) }, () => randomJson(random, depth + 1));
+    default: {
+      const object: Record<string, unknown> = {};
+      const size = Math.floor(random() * 6);
+      for (let i = 0; i < size; i++) {
+        Object.defineProperty(object, pick(KEYS), {
+          value: randomJson(random, depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return object;
+    }
+  }
+}

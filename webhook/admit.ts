@@ -25,7 +25,7 @@ import {
   SealKeyMissingDenial,
   type ObjectRef,
 } from './denials.js';
-import { injectProxyInPlace, type ProxySettings } from './inject.js';
+import { injectProxy, type ProxySettings } from './inject.js';
 import { diff } from './patch.js';
 import type { AdmissionRequest, Decision } from './review.js';
 
@@ -192,34 +192,31 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   const template = object.spec.template;
   const candidate = revision(template);
   const oldAnnotations = old?.metadata.annotations ?? {};
-  const inject = (from: typeof template, rev: string) =>
-    injectProxyInPlace(
-      removeInjection(from),
-      { ref, port: canary.port ?? undefined, revision: rev },
-      config.proxy,
-    );
+  const bare = removeInjection(template);
+  const inject = (proxyFree: typeof template, rev: string) =>
+    injectProxy(proxyFree, { ref, port: canary.port ?? undefined, revision: rev }, config.proxy);
 
   let stable: string;
   let held: Held | undefined;
   if (old === undefined || oldAnnotations[ANNOTATIONS.canary] !== 'enabled') {
     // Opting in admits the template as it comes: there is no stable version to compare it with yet.
     stable = candidate;
-    out.spec.template = inject(template, stable);
+    out.spec.template = inject(bare, stable);
   } else {
     stable = oldAnnotations[STABLE_REVISION] ?? revision(old.spec.template);
     const marker = annotations[PROMOTE];
     if (marker !== undefined) {
       checkPromotion(request, ref, marker, candidate, config);
       stable = marker;
-      out.spec.template = inject(template, stable);
+      out.spec.template = inject(bare, stable);
     } else if (candidate === stable) {
-      out.spec.template = inject(template, stable);
+      out.spec.template = inject(bare, stable);
       held = reverted(annotations, oldAnnotations) ? undefined : heldIn(oldAnnotations);
     } else {
-      out.spec.template = inject(old.spec.template, stable);
+      out.spec.template = inject(removeInjection(old.spec.template), stable);
       held = {
         revision: candidate,
-        payload: encodeHeld(ref, { revision: candidate, template: removeInjection(template) }),
+        payload: encodeHeld(ref, { revision: candidate, template: bare }),
       };
     }
   }

@@ -7,10 +7,10 @@ import {
   PROXY_CONTAINER,
   PROXY_LISTEN_PORT,
   PROXY_NODE_OPTIONS,
-  renamePort,
   ROLE_LABEL,
   SCRAPE_ANNOTATIONS,
   UNNAMED_PROXY_PORT_NAME,
+  withPortRenamed,
 } from '../src/injection.js';
 import type { Container, ContainerPort, PodTemplate } from '../src/pod-template.js';
 import { NoAppPortDenial, PortConflictDenial, type ObjectRef } from './denials.js';
@@ -40,22 +40,18 @@ interface AppPort {
   name: string | undefined;
 }
 
+/**
+ * The template with the proxy in it. The result shares with the argument every part it does not change:
+ * only the containers array, the app's container (when its port is renamed) and the metadata maps are new.
+ */
 export function injectProxy(
   template: PodTemplate,
   target: InjectionTarget,
   settings: ProxySettings,
 ): PodTemplate {
-  return injectProxyInPlace(structuredClone(template), target, settings);
-}
-
-/** As injectProxy, but into the given template, for a caller that holds a fresh copy of its own. */
-export function injectProxyInPlace(
-  out: PodTemplate,
-  target: InjectionTarget,
-  settings: ProxySettings,
-): PodTemplate {
-  const app = findAppPort(out.spec.containers, target);
-  for (const container of out.spec.containers) {
+  const containers = template.spec.containers;
+  const app = findAppPort(containers, target);
+  for (const container of containers) {
     for (const port of container.ports ?? []) {
       if (port.containerPort === PROXY_LISTEN_PORT || port.containerPort === PROXY_ADMIN_PORT) {
         throw new PortConflictDenial(
@@ -66,26 +62,35 @@ export function injectProxyInPlace(
     }
   }
   let proxyPortName = UNNAMED_PROXY_PORT_NAME;
+  let withApp = containers;
   if (app.name !== undefined) {
     const renamed = appPortName(app.name);
-    const clash = out.spec.containers.find((c) => c.ports?.some((p) => p.name === renamed));
+    const clash = containers.find((c) => c.ports?.some((p) => p.name === renamed));
     if (clash !== undefined) {
       throw new PortConflictDenial(
         target.ref,
         `the app's port ${app.name} is renamed ${renamed} so that the proxy can take its name, and container ${clash.name} already has a port named ${renamed}`,
       );
     }
-    renamePort(app.container, app.name, renamed);
+    const from = app.name;
+    withApp = containers.map((c) => (c === app.container ? withPortRenamed(c, from, renamed) : c));
     proxyPortName = app.name;
   }
-  out.spec.containers.push(proxyContainer(target, settings, app.number, proxyPortName));
 
-  const meta = (out.metadata ??= {});
-  const annotations = (meta.annotations ??= {});
-  annotations[INJECTED_ANNOTATION] = settings.version;
+  const meta = template.metadata ?? {};
+  const annotations: Record<string, string> = {
+    ...meta.annotations,
+    [INJECTED_ANNOTATION]: settings.version,
+  };
   if (annotations['prometheus.io/scrape'] === undefined) Object.assign(annotations, SCRAPE_ANNOTATIONS);
-  (meta.labels ??= {})[ROLE_LABEL] = 'primary';
-  return out;
+  return {
+    ...template,
+    spec: {
+      ...template.spec,
+      containers: [...withApp, proxyContainer(target, settings, app.number, proxyPortName)],
+    },
+    metadata: { ...meta, annotations, labels: { ...meta.labels, [ROLE_LABEL]: 'primary' } },
+  };
 }
 
 function findAppPort(containers: readonly Container[], target: InjectionTarget): AppPort {

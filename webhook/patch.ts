@@ -12,27 +12,33 @@ export function escapePointer(token: string): string {
   return token.includes('~') || token.includes('/') ? token.replace(/~/g, '~0').replace(/\//g, '~1') : token;
 }
 
-export function diff(before: unknown, after: unknown, path = ''): PatchOperation[] {
-  if (before === after) return [];
+export function diff(before: unknown, after: unknown): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  collect(before, after, '', ops);
+  return ops;
+}
+
+/** Appends to `ops` what turns `before` into `after`: one array for the whole walk, not one per level. */
+function collect(before: unknown, after: unknown, path: string, ops: PatchOperation[]): void {
+  if (before === after) return;
   if (isObject(before) && isObject(after)) {
-    const ops: PatchOperation[] = [];
     for (const key of Object.keys(before)) {
       if (!Object.hasOwn(after, key)) ops.push({ op: 'remove', path: `${path}/${escapePointer(key)}` });
     }
-    for (const [key, value] of Object.entries(after)) {
+    for (const key of Object.keys(after)) {
+      const value = after[key];
       const known = Object.hasOwn(before, key);
       // Most of an admitted object is shared with the request as it came: skip it before building a path.
       if (known && before[key] === value) continue;
       const at = `${path}/${escapePointer(key)}`;
       if (!known) ops.push({ op: 'add', path: at, value });
-      else ops.push(...diff(before[key], value, at));
+      else collect(before[key], value, at, ops);
     }
-    return ops;
+  } else if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
+    before.forEach((item, i) => collect(item, after[i], `${path}/${i}`, ops));
+  } else {
+    ops.push({ op: 'replace', path, value: after });
   }
-  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
-    return before.flatMap((item, i) => diff(item, after[i], `${path}/${i}`));
-  }
-  return [{ op: 'replace', path, value: after }];
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

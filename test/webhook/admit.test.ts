@@ -6,7 +6,7 @@ import {
   InvalidAnnotationsDenial,
   SealKeyMissingDenial,
 } from '../../webhook/denials.js';
-import { applyPatch, CONFIG, deployment, gvk, request } from './support.js';
+import { applyPatch, CONFIG, deepFreeze, deployment, gvk, request } from './support.js';
 
 function stored() {
   const object = deployment();
@@ -16,6 +16,23 @@ function stored() {
 }
 
 describe('admission', () => {
+  it('leaves the objects of the review as they came', () => {
+    const old = stored();
+    const object = structuredClone(old);
+    object.spec.template.spec.containers = object.spec.template.spec.containers.map((c) => ({
+      ...c,
+      image: 'example/podinfo:next',
+    }));
+    const review = deepFreeze(request({ operation: 'UPDATE', object, oldObject: old }));
+    const copy = structuredClone(review);
+    expect(admit(review, CONFIG).allowed).toBe(true);
+    const optOut = { ...object, metadata: { ...object.metadata, annotations: {} } };
+    expect(
+      admit(deepFreeze(request({ operation: 'UPDATE', object: optOut, oldObject: old })), CONFIG).allowed,
+    ).toBe(true);
+    expect(review).toEqual(copy);
+  });
+
   it('denies a change too large to hold, and says so', () => {
     const old = stored();
     const object = structuredClone(old);

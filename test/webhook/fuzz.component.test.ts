@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admit } from '../../webhook/admit.js';
+import { seededRandom } from '../support/random.js';
 import { send, spawnWebhook, webhookAgent, type WebhookProcess } from './client.js';
 import { applyPatch, CONFIG, CONTROLLER, deployment, gvk, request } from './support.js';
 
@@ -11,17 +12,6 @@ import { applyPatch, CONFIG, CONTROLLER, deployment, gvk, request } from './supp
 const CASES = 10_000;
 const CONCURRENCY = 48;
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261122);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = unknown;
 
@@ -144,7 +134,7 @@ describe('the webhook under fuzzing', () => {
   afterAll(() => webhook.stop());
 
   it(`answers ${CASES} random and mutated reviews with a review or a 400, and stays up`, async () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const { pick, value, mutate } = fuzzer(random);
     const bases = seeds();
     const agent = webhookAgent(webhook.ca, CONCURRENCY);

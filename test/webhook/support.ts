@@ -36,6 +36,15 @@ export const deployment = (env: { name: string; value: string }[] = []) => ({
   },
 });
 
+/** The value, frozen at every level, so that a pure function that writes to its argument throws. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 const GVK: Record<string, AdmissionRequest['kind']> = {
   Deployment: { group: 'apps', version: 'v1', kind: 'Deployment' },
   ConfigMap: { group: '', version: 'v1', kind: 'ConfigMap' },
