@@ -221,12 +221,13 @@ export async function fixedRateProbe(url: string, perSecond: number, seconds: nu
 }
 
 /**
- * `send` (one request, over a connection the caller keeps alive) at a fixed rate, one at a time; latency
- * from when each request was due, as fixedRateProbe. A server slower than the rate falls further behind
- * with every request; the probe gives up at three times its planned duration (`sent` says how far it got).
+ * `send` (one request, over a connection the caller keeps alive) at a fixed rate, one at a time. A request
+ * that had to wait for the one before it is timed from when it was due, so that a slow server is charged
+ * with the queue it causes; one sent on time is timed from when it was sent, so that the probe's own timer
+ * firing late is not charged to the server. Nothing spins: a spinning probe takes a core from the server
+ * it measures on a 2-core machine. A server slower than the rate falls further behind with every request;
+ * the probe gives up at three times its planned duration (`sent` says how far it got).
  */
-const SPIN_NS = 2_000_000n;
-
 export async function fixedRate(
   send: () => Promise<void>,
   perSecond: number,
@@ -239,17 +240,16 @@ export async function fixedRate(
   await send();
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(seconds) * 3n * 1_000_000_000n;
-  for (let i = 0; i < total && process.hrtime.bigint() < deadline; i++) {
+  let previousEnd = start;
+  for (let i = 0; i < total && previousEnd < deadline; i++) {
     const due = start + BigInt(i) * interval;
-    // Sleep to within SPIN_NS of when the request is due, then spin: a timer can fire a millisecond or more
-    // late here, which would count against the server as latency.
-    const sleep = Number((due - process.hrtime.bigint() - SPIN_NS) / 1_000_000n);
+    const sleep = Number((due - process.hrtime.bigint()) / 1_000_000n);
     if (sleep > 0) await new Promise((r) => setTimeout(r, sleep));
-    while (process.hrtime.bigint() < due) {
-      // Spin.
-    }
+    const sent = process.hrtime.bigint();
+    const from = previousEnd > due ? due : sent;
     await send();
-    latencies.push(Number(process.hrtime.bigint() - due) / 1e6);
+    previousEnd = process.hrtime.bigint();
+    latencies.push(Number(previousEnd - from) / 1e6);
   }
   latencies.sort((a, b) => a - b);
   return { p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), sent: latencies.length };
