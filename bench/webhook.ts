@@ -4,6 +4,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { admit } from '../webhook/admit.js';
+import { WEBHOOK_NODE_OPTIONS } from '../webhook/command.js';
 import type { AdmissionRequest } from '../webhook/review.js';
 import {
   cpuSeconds,
@@ -181,7 +182,7 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
     '--port', String(webhookPort),
     '--cert-dir', certDir,
     '--shutdown-grace', '1s',
-  ], { SLUICE_LOG_LEVEL: 'warn' }); // prettier-ignore
+  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: WEBHOOK_NODE_OPTIONS }); // prettier-ignore
   let allow: ReturnType<typeof startChild> | undefined;
   const load: Record<Path, WrkResult[]> = { staticAllow: [], webhook: [] };
   const probe: Record<Path, ProbeResult[]> = { staticAllow: [], webhook: [] };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OptionSpec } from '../../src/cli/options.js';
-import { webhookCommand } from '../../webhook/command.js';
+import { WEBHOOK_NODE_OPTIONS, webhookCommand } from '../../webhook/command.js';
 import { manifestsDir, readYaml, type Manifest } from '../support/manifests.js';
 
 /**
@@ -156,6 +156,11 @@ describe('the kustomize base', () => {
       expect(deployment.spec.replicas).toBe(2);
     },
   );
+
+  it('runs the webhook with the Node.js options the benchmark measured', () => {
+    const webhook = find<DeploymentSpec>('Deployment', 'sluice-webhook').spec.template.spec.containers[0];
+    expect(webhook?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(WEBHOOK_NODE_OPTIONS);
+  });
 
   it("runs this package's image, and injects the same image as the proxy", () => {
     const webhook = container('sluice-webhook');
