@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
 import { normaliseTemplate } from './injection.js';
 import type { PodTemplate } from './pod-template.js';
 
@@ -15,31 +16,6 @@ export interface TrackedConfig {
   name: string;
   data?: Readonly<Record<string, string>> | undefined;
   binaryData?: Readonly<Record<string, string>> | undefined;
-}
-
-/** JSON with object keys sorted at every level, so that equal values hash alike. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortedCopy(value));
-}
-
-/**
- * The value with the keys of every object inserted in sorted order, the order JSON.stringify then writes
- * them in (array-index keys such as "10" first, in numeric order, as in any object). One copy and one
- * native stringify cost half of what a replacer that sorts at every level did.
- */
-function sortedCopy(value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(sortedCopy);
-  const object = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(object).sort()) {
-    const inner = sortedCopy(object[key]);
-    // JSON.parse makes an own `__proto__` property; assigning one would set the copy's prototype instead.
-    if (key === '__proto__') {
-      Object.defineProperty(out, key, { value: inner, enumerable: true, writable: true, configurable: true });
-    } else out[key] = inner;
-  }
-  return out;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PodTemplate } from '../src/pod-template.js';
-import { canonicalJson, dataRevision, revision } from '../src/revision.js';
+import { canonicalJson } from '../src/canonical-json.js';
+import { dataRevision, revision } from '../src/revision.js';
 import { injectProxy } from '../webhook/inject.js';
 import { seededRandom } from './support/random.js';
 import { CONFIG } from './webhook/support.js';

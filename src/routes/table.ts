@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { canonicalJson } from '../canonical-json.js';
 import { headerMatchSchema, stickyKeySchema } from './match.js';
 
 /**
@@ -47,13 +48,4 @@ export function routeTable(canary: RouteCanary | null): RouteTable {
   if (canary === null) return localOnlyTable();
   const version = createHash('sha256').update(canonicalJson(canary)).digest('hex').slice(0, 16);
   return { version, canary };
-}
-
-/** JSON with object keys sorted, so that equal values give equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }

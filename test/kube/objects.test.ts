@@ -23,6 +23,7 @@ import type { Container, PodTemplate } from '../../src/pod-template.js';
 import { injectProxy } from '../../webhook/inject.js';
 import { CONFIG } from '../webhook/support.js';
 import { admittedDeployment, fixtureTemplate, injected } from './support.js';
+import { seededRandom } from '../support/random.js';
 
 /** Kubernetes' rule for a label value: at most 63 characters, alphanumeric at both ends. */
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -40,18 +41,6 @@ function selectorsOf(labels: Record<string, string>): Record<string, string>[] {
     out.push(Object.fromEntries(entries.filter((_, i) => (mask & (1 << i)) !== 0)));
   }
   return out;
-}
-
-/** A small seeded generator, so that a failing property names the case that broke it. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -264,7 +253,7 @@ describe('the canary label value', () => {
   });
 
   it('is a valid label value for any valid, non-empty primary value', () => {
-    const next = random(20261122);
+    const next = seededRandom(20261122);
     for (let i = 0; i < 2000; i++) {
       const value = labelValue(next);
       expect(isLabelValue(value), value).toBe(true);
@@ -321,7 +310,7 @@ describe('the canary Deployment', () => {
   });
 
   it('relabels the canary so that no selector of the primary selects it', () => {
-    const next = random(42);
+    const next = seededRandom(42);
     const base = primary();
     const keys = ['app', 'app.kubernetes.io/name', 'tier', 'team'];
     const selecting: { primary: Record<string, string>; selector: Record<string, string> }[] = [];

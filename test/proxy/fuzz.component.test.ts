@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../src/server.js';
 import { runProxyProcess } from '../support/process.js';
 import { closeAll, get, startUpstream, type Upstream } from '../support/servers.js';
+import { seededRandom } from '../support/random.js';
 
 /**
  * 10,000 random requests (well-formed and not) while the route table changes under them at random
@@ -11,16 +12,9 @@ import { closeAll, get, startUpstream, type Upstream } from '../support/servers.
  * answer: a response, or for malformed bytes the 400 that closes the connection.
  */
 
-// A small seeded generator, so that a failure can be replayed with the seed it prints.
+// Seeded, so that a failure can be replayed with the seed it prints.
 function generator(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
   const text = (n: number, alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789-_.~%') =>
