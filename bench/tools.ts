@@ -195,10 +195,7 @@ export interface ProbeResult {
   sent: number;
 }
 
-/**
- * One keep-alive connection at a fixed rate. Latency is measured from when each request was due, not
- * when it went out, so a stall counts against every request it delays (what wrk2 does), with µs timing.
- */
+/** One keep-alive connection at a fixed rate, timed as `fixedRate` says, with µs timing. */
 export async function fixedRateProbe(url: string, perSecond: number, seconds: number): Promise<ProbeResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const target = new URL(url);
