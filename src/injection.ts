@@ -29,7 +29,8 @@ export const PROXY_NODE_OPTIONS = '--max-semi-space-size=4';
 
 export const ROLE_LABEL = LABELS.role;
 export const INJECTED_ANNOTATION = MANAGED_ANNOTATIONS.injected;
-const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+/** `kubectl rollout restart`'s stamp on a pod template: not a change of version. */
+export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 
 /** The scrape annotations added to the template, removed again only when they still point at the proxy. */
 export const SCRAPE_ANNOTATIONS: Readonly<Record<string, string>> = {

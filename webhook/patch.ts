@@ -1,3 +1,5 @@
+import { escapePointer } from '../src/json-pointer.js';
+
 /**
  * JSON Patch (RFC 6902) from the difference between two JSON values. Objects are compared key by key; an
  * array whose length changed is replaced whole, which keeps patches short and correct without a list diff.
@@ -7,10 +9,6 @@ export type PatchOperation =
   | { op: 'add'; path: string; value: unknown }
   | { op: 'replace'; path: string; value: unknown }
   | { op: 'remove'; path: string };
-
-export function escapePointer(token: string): string {
-  return token.includes('~') || token.includes('/') ? token.replace(/~/g, '~0').replace(/\//g, '~1') : token;
-}
 
 export function diff(before: unknown, after: unknown): PatchOperation[] {
   const ops: PatchOperation[] = [];

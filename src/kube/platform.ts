@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ACTIONS, ANNOTATIONS, MANAGED_ANNOTATIONS, type Action, type CanaryConfig } from '../annotations.js';
 import { decodeCandidate, type SealKey } from '../candidate.js';
-import { removeInjection } from '../injection.js';
+import { RESTARTED_AT, removeInjection } from '../injection.js';
+import { escapePointer } from '../json-pointer.js';
 import type { Logger } from '../log.js';
 import type { PodTemplate } from '../pod-template.js';
 import type { Platform } from '../platform/platform.js';
@@ -51,9 +52,6 @@ const {
   candidate: CANDIDATE,
   promote: PROMOTE,
 } = MANAGED_ANNOTATIONS;
-const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
-/** A key as one segment of a JSON Pointer (RFC 6901). */
-const escape = (key: string): string => key.replaceAll('~', '~0').replaceAll('/', '~1');
 
 export interface KubeWorld {
   rest: KubeRest;
@@ -400,7 +398,11 @@ export class KubePlatform implements Platform {
       const patch: unknown[] = [
         { op: 'test', path: '/metadata/resourceVersion', value: held.object.metadata?.resourceVersion },
         { op: 'add', path: '/data', value: data.data ?? {} },
-        { op: 'add', path: `/metadata/annotations/${escape(PROMOTE)}`, value: held.candidate.revision },
+        {
+          op: 'add',
+          path: `/metadata/annotations/${escapePointer(PROMOTE)}`,
+          value: held.candidate.revision,
+        },
       ];
       if (held.ref.kind === 'ConfigMap')
         patch.push({ op: 'add', path: '/binaryData', value: data.binaryData ?? {} });
@@ -415,7 +417,7 @@ export class KubePlatform implements Platform {
         patch.push({ op: 'replace', path: '/spec/template', value: template });
         patch.push({
           op: 'add',
-          path: `/metadata/annotations/${escape(PROMOTE)}`,
+          path: `/metadata/annotations/${escapePointer(PROMOTE)}`,
           value: view.heldTemplate.revision,
         });
       } else {
@@ -429,7 +431,7 @@ export class KubePlatform implements Platform {
               }
             : {
                 op: 'add',
-                path: `/spec/template/metadata/annotations/${escape(RESTARTED_AT)}`,
+                path: `/spec/template/metadata/annotations/${escapePointer(RESTARTED_AT)}`,
                 value: new Date(this.now()).toISOString(),
               },
         );
@@ -465,7 +467,7 @@ export class KubePlatform implements Platform {
 
   /** Removes `sluice.dev/action` once taken, unless someone has set another meanwhile. */
   private async clearAction(action: Action): Promise<void> {
-    const key = escape(ANNOTATIONS.action);
+    const key = escapePointer(ANNOTATIONS.action);
     try {
       await this.options.world.rest.patch(this.path, 'json', [
         { op: 'test', path: `/metadata/annotations/${key}`, value: action },
