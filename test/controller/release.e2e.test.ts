@@ -106,6 +106,7 @@ describe('a release on a real control plane', () => {
   let installed: Installed;
   let data: DataPath | undefined;
   let controller: ControllerRun | undefined;
+  let namespaceInUse: string | undefined;
 
   beforeAll(async () => {
     installed = await installSluice(cluster());
@@ -121,6 +122,21 @@ describe('a release on a real control plane', () => {
       );
       console.error(lines.map((l) => JSON.stringify(l)).join('\n'));
     }
+    if (context.task.result?.state === 'fail' && namespaceInUse !== undefined) {
+      // Where the Deployments stood: a rollout that did not finish shows here as ReplicaSets and pods.
+      const ns = namespaceInUse;
+      const state = await c().tryKubectl(['get', 'deployments,replicasets,pods', '-n', ns, '-o', 'wide']);
+      const conditions = await c().tryKubectl([
+        'get',
+        'deployments',
+        '-n',
+        ns,
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}: {.status}{"\\n"}{end}',
+      ]);
+      console.error(`${state.stdout}${state.stderr}\n${conditions.stdout}${conditions.stderr}`);
+    }
+    namespaceInUse = undefined;
     await controller?.stop();
     await data?.stop();
     controller = undefined;
@@ -146,6 +162,7 @@ describe('a release on a real control plane', () => {
     extra: { config?: ConfigUse } = {},
   ): Promise<void> {
     await c().kubectl(['create', 'namespace', namespace]);
+    namespaceInUse = namespace;
     if (extra.config !== undefined) {
       const { kind, name } = extra.config;
       const create = kind === 'ConfigMap' ? ['configmap'] : ['secret', 'generic'];

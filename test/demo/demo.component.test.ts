@@ -39,7 +39,10 @@ describe('sluice demo', () => {
     expect(code).toBe(0);
     expect(result).toMatchObject({ result: 'rolled-back', phase: 'Failed' });
     expect(result['canaryFailures']).toBeGreaterThan(0);
-    expect(result['userBlastRadius']).toBeLessThan(1);
+    // Users without the header reach v2 only at weight 1: ~100 of their requests in this run, so about 1
+    // reaches v2 and 0.3 fail. A bound of 1% was one failure away (2 of 104, 1.92%, happens ~4% of runs);
+    // 5% (5 failures) has odds of about 2 in 100,000. That the weight never passed 1 is asserted below.
+    expect(result['userBlastRadius']).toBeLessThan(5);
     const text = run.lines.join('\n');
     expect(text).toMatch(/Halt advancement: success rate [\d.]+% < 99%/);
     expect(text).toMatch(/Rolling back revision v2/);
