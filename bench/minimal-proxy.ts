@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Dispatcher } from 'undici';
-import { Pool } from '../proxy/upstream-pool.js';
+import { Pool } from 'undici';
 
 /**
  * The proxy benchmark's floor for Node.js: the same server and upstream client sluice is built on (Node's

@@ -1,16 +1,16 @@
 import { HOP_HEADER, type Destination, type Role } from './router.js';
 
 /**
- * Header rewriting on both legs, over flat [name, value, …] arrays (what Node and undici hand us), so that
- * no headers object is built per request.
+ * Header rewriting on both legs, over flat [name, value, …] arrays (what the HTTP parser hands us), so
+ * that no headers object is built per request; `headBlock` turns one into the bytes sent.
  */
 
 export const ROUTE_HEADER = 'x-sluice-route';
 
 /**
- * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and are never forwarded. `expect` is
- * answered by our own server (100-continue) and undici refuses to send it; the hop header is ours and is
- * set again only towards the canary.
+ * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and are never forwarded. The body's
+ * framing (`transfer-encoding`) is set again by the proxy for the leg it writes. `expect` is answered by
+ * the proxy itself (100-continue); the hop header is ours and is set again only towards the canary.
  */
 const HOP_BY_HOP = [
   'connection',
@@ -28,25 +28,34 @@ export interface ForwardedRequestHeaders {
   headers: string[];
   /** The request has a body to stream: a content-length above 0, or a transfer-encoding. */
   hasBody: boolean;
+  /** The client's transfer-encoding (its last coding is `chunked`), to be set again upstream. */
+  transferEncoding: string | undefined;
+  /** The client's `expect`, which the proxy answers itself. */
+  expect: string | undefined;
 }
 
+/** The client's request headers for an upstream; the caller adds the framing and, towards the canary, the hop header. */
 export function requestHeaders(
   raw: readonly string[],
   clientAddress: string | undefined,
-  toCanary: boolean,
 ): ForwardedRequestHeaders {
   const headers: string[] = [];
   let hasBody = false;
   let forwardedFor: string | undefined;
   let forwardedProto = false;
   let connection: string | undefined;
+  let transferEncoding: string | undefined;
+  let expect: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
     if (REQUEST_DROPPED.has(lower)) {
-      if (lower === 'transfer-encoding') hasBody = true;
-      else if (lower === 'connection') connection = value;
+      if (lower === 'transfer-encoding') {
+        hasBody = true;
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+      } else if (lower === 'connection') connection = value;
+      else if (lower === 'expect') expect = value;
       continue;
     }
     if (lower === 'content-length') {
@@ -60,30 +69,65 @@ export function requestHeaders(
   const client = clientAddress ?? 'unknown';
   headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
   if (!forwardedProto) headers.push('x-forwarded-proto', 'http');
-  if (toCanary) headers.push(HOP_HEADER, '1');
-  return { headers: connection === undefined ? headers : withoutNamed(headers, connection), hasBody };
+  return {
+    headers: connection === undefined ? headers : withoutNamed(headers, connection),
+    hasBody,
+    transferEncoding,
+    expect,
+  };
 }
 
+export interface ForwardedResponseHeaders {
+  headers: string[];
+  /** The app framed its body by length. */
+  hasLength: boolean;
+  /** The app's transfer-encoding, if any. */
+  transferEncoding: string | undefined;
+}
+
+/** The app's response headers for the client, marked with who answered; the caller adds the framing. */
 export function responseHeaders(
-  raw: readonly Buffer[],
+  raw: readonly string[],
   destination: Destination,
   role: Role,
-  closeConnection: boolean,
-): string[] {
+): ForwardedResponseHeaders {
   const headers: string[] = [];
   let connection: string | undefined;
+  let hasLength = false;
+  let transferEncoding: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+    const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (RESPONSE_DROPPED.has(lower)) {
-      if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
+      if (lower === 'connection') connection = raw[i + 1] as string;
+      else if (lower === 'transfer-encoding') {
+        const value = raw[i + 1] as string;
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+      }
       continue;
     }
-    headers.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    if (lower === 'content-length') hasLength = true;
+    headers.push(name, raw[i + 1] as string);
   }
   headers.push(ROUTE_HEADER, destination === 'canary' ? 'canary' : role);
-  if (closeConnection) headers.push('connection', 'close');
-  return connection === undefined ? headers : withoutNamed(headers, connection);
+  return {
+    headers: connection === undefined ? headers : withoutNamed(headers, connection),
+    hasLength,
+    transferEncoding,
+  };
+}
+
+/** `name: value` lines, each ending in CRLF. */
+export function headerLines(headers: readonly string[]): string {
+  let lines = '';
+  for (let i = 0; i < headers.length; i += 2)
+    lines += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+  return lines;
+}
+
+/** The header lines and the blank line that ends a head, after its first line. */
+export function headBlock(headers: readonly string[]): string {
+  return `${headerLines(headers)}\r\n`;
 }
 
 /** Drops the headers a Connection header names: they are hop-by-hop too. */

@@ -31,6 +31,8 @@ export interface CompiledRoute {
   readonly table: RouteTable;
   readonly canary: null | {
     readonly origin: string;
+    readonly hostname: string;
+    readonly port: number;
     /** Share of requests, in hundredths of a percent (0 … 10000), compared with a bucket. */
     readonly threshold: number;
     readonly match: readonly CompiledMatch[];
@@ -44,10 +46,14 @@ export const BUCKETS = 10_000;
 export function compileRoute(table: RouteTable): CompiledRoute {
   const { canary } = table;
   if (canary === null) return { table, canary: null };
+  const url = new URL(canary.url);
   return {
     table,
     canary: {
-      origin: new URL(canary.url).origin,
+      origin: url.origin,
+      // The URL keeps an IPv6 address in brackets; a socket wants it bare.
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port === '' ? 80 : Number(url.port),
       threshold: Math.round(canary.weight * (BUCKETS / 100)),
       match: canary.match.map(compileMatch),
       segment: canary.segment.map(compileMatch),

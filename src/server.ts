@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type net from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from './log.js';
 
@@ -60,13 +60,13 @@ export function sendJson(res: http.ServerResponse, status: number, value: unknow
 }
 
 /** Listens on host:port (0 picks a free port) and resolves with the port actually bound. */
-export function listen(server: http.Server, port: number, host: string): Promise<number> {
+export function listen(server: net.Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
+      resolve((server.address() as net.AddressInfo).port);
     });
   });
 }

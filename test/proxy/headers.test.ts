@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requestHeaders, responseHeaders } from '../../proxy/headers.js';
+import { headBlock, requestHeaders, responseHeaders } from '../../proxy/headers.js';
 
 const pairs = (flat: string[]) => {
   const out: [string, string][] = [];
@@ -22,7 +22,6 @@ describe('request headers towards an upstream', () => {
         'Accept', '*/*',
       ], // prettier-ignore
       '10.0.0.7',
-      false,
     );
     expect(pairs(headers)).toEqual([
       ['Host', 'podinfo'],
@@ -36,7 +35,6 @@ describe('request headers towards an upstream', () => {
     const { headers } = requestHeaders(
       ['X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https'],
       '10.0.0.7',
-      false,
     );
     expect(pairs(headers)).toEqual([
       ['X-Forwarded-Proto', 'https'],
@@ -44,25 +42,31 @@ describe('request headers towards an upstream', () => {
     ]);
   });
 
-  it('marks requests to the canary with the hop header', () => {
-    const { headers } = requestHeaders([], '10.0.0.7', true);
-    expect(pairs(headers)).toContainEqual(['x-sluice-hop', '1']);
+  it('keeps the framing and the expectation aside, for the proxy to answer and set again', () => {
+    const forwarded = requestHeaders(
+      ['Transfer-Encoding', 'gzip, chunked', 'Expect', '100-continue', 'x-sluice-hop', '1'],
+      '10.0.0.7',
+    );
+    expect(forwarded.transferEncoding).toBe('gzip, chunked');
+    expect(forwarded.expect).toBe('100-continue');
+    expect(pairs(forwarded.headers)).toEqual([
+      ['x-forwarded-for', '10.0.0.7'],
+      ['x-forwarded-proto', 'http'],
+    ]);
   });
 
   it('tells whether a body follows', () => {
-    expect(requestHeaders(['Content-Length', '0'], undefined, false).hasBody).toBe(false);
-    expect(requestHeaders(['Content-Length', '12'], undefined, false).hasBody).toBe(true);
-    expect(requestHeaders(['Transfer-Encoding', 'chunked'], undefined, false).hasBody).toBe(true);
-    expect(requestHeaders([], undefined, false).hasBody).toBe(false);
+    expect(requestHeaders(['Content-Length', '0'], undefined).hasBody).toBe(false);
+    expect(requestHeaders(['Content-Length', '12'], undefined).hasBody).toBe(true);
+    expect(requestHeaders(['Transfer-Encoding', 'chunked'], undefined).hasBody).toBe(true);
+    expect(requestHeaders([], undefined).hasBody).toBe(false);
   });
 });
 
 describe('response headers towards the client', () => {
-  const raw = (flat: string[]) => flat.map((s) => Buffer.from(s, 'latin1'));
-
   it('drops hop-by-hop headers and says who answered', () => {
-    const headers = responseHeaders(
-      raw([
+    const { headers, hasLength, transferEncoding } = responseHeaders(
+      [
         'Content-Type',
         'text/plain',
         'Keep-Alive',
@@ -71,26 +75,36 @@ describe('response headers towards the client', () => {
         'keep-alive',
         'Transfer-Encoding',
         'chunked',
-      ]),
+      ],
       'local',
       'primary',
-      false,
     );
     expect(pairs(headers)).toEqual([
       ['Content-Type', 'text/plain'],
       ['x-sluice-route', 'primary'],
     ]);
+    expect(hasLength).toBe(false);
+    expect(transferEncoding).toBe('chunked');
   });
 
-  it('replaces the route header a canary proxy set, and closes the connection while draining', () => {
-    const headers = responseHeaders(raw(['x-sluice-route', 'canary']), 'canary', 'primary', true);
+  it('replaces the route header a canary proxy set, and tells a body framed by length', () => {
+    const { headers, hasLength } = responseHeaders(
+      ['x-sluice-route', 'canary', 'Content-Length', '2'],
+      'canary',
+      'primary',
+    );
     expect(pairs(headers)).toEqual([
+      ['Content-Length', '2'],
       ['x-sluice-route', 'canary'],
-      ['connection', 'close'],
     ]);
+    expect(hasLength).toBe(true);
   });
 
   it('reports a canary pod answering locally as the canary', () => {
-    expect(pairs(responseHeaders([], 'local', 'canary', false))).toEqual([['x-sluice-route', 'canary']]);
+    expect(pairs(responseHeaders([], 'local', 'canary').headers)).toEqual([['x-sluice-route', 'canary']]);
+  });
+
+  it('writes header lines and the blank line that ends a head', () => {
+    expect(headBlock(['a', '1', 'B', 'two words'])).toBe('a: 1\r\nB: two words\r\n\r\n');
   });
 });

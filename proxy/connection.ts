@@ -1,0 +1,505 @@
+import { STATUS_CODES } from 'node:http';
+import type net from 'node:net';
+import type { Logger } from '../src/log.js';
+import { headBlock, headerLines, requestHeaders, responseHeaders, ROUTE_HEADER } from './headers.js';
+import {
+  chunkHeader,
+  createParser,
+  isParseError,
+  LAST_CHUNK,
+  METHODS,
+  type HttpParser,
+  type ParseError,
+} from './http1.js';
+import type { ProxyMetrics } from './metrics.js';
+import { HOP_HEADER, type CompiledRoute, type Destination, type Role } from './router.js';
+import type { UpstreamConnection, UpstreamError, UpstreamListener, UpstreamPool } from './upstream.js';
+
+/**
+ * One client connection and the exchanges it carries: requests are parsed as they arrive, forwarded one
+ * at a time in order (a pipelined request waits for the answer before it), and answered on the same
+ * connection. The proxy is a byte forwarder: bodies stream through as they come, with backpressure both
+ * ways, and are never held whole.
+ */
+
+/** What the proxy gives each connection: the route in force, the upstreams, and the shared counters. */
+export interface ForwardContext {
+  readonly role: Role;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  route(rawHeaders: readonly string[]): { destination: Destination; route: CompiledRoute };
+  pool(destination: Destination, route: CompiledRoute): UpstreamPool;
+  isDraining(): boolean;
+  /** Takes over a connection whose request asks to switch protocols (WebSocket). */
+  upgrade(socket: net.Socket, request: RequestLine, head: Buffer): void;
+  forget(connection: ClientConnection): void;
+}
+
+export interface RequestLine {
+  method: string;
+  url: string;
+  headers: string[];
+}
+
+/** Status codes of our own: the client went away (nginx's convention), the upstream failed or timed out. */
+const CLIENT_CLOSED = 499;
+const BAD_GATEWAY = 502;
+const GATEWAY_TIMEOUT = 504;
+
+/** Methods a stale keep-alive connection may be retried for: they change nothing on the app (RFC 9110 §9.2.1). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A keep-alive client connection with nothing under way is closed after this long (Node's server: 5 s). */
+const CLIENT_IDLE_MS = 65_000;
+
+/** Body bytes held while the upstream connection opens; past this the client is paused. */
+const HELD_BODY_BYTES = 64 * 1024;
+
+export class ClientConnection {
+  /** The exchange being answered; later pipelined ones wait in `queue`. */
+  private current: Exchange | undefined;
+  private readonly queue: Exchange[] = [];
+  /** The exchange whose request is being read: body bytes go to it. */
+  private reading: Exchange | undefined;
+  private upgrading: Exchange | undefined;
+  private readonly parser: HttpParser;
+  private clientEnded = false;
+  private closed = false;
+  /** Why the client's socket is paused; it reads again when none is left. */
+  private pauses = 0;
+  /** Read once: each read of `socket.remoteAddress` asks the kernel. */
+  readonly remoteAddress: string | undefined;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly context: ForwardContext,
+  ) {
+    this.parser = createParser('request', {
+      onHeadersComplete: (_major, minor, headers, method, url, _status, _message, upgrade, keepAlive) => {
+        const exchange = new Exchange(this, {
+          method: method === undefined ? 'GET' : (METHODS[method] ?? 'GET'),
+          url: url ?? '/',
+          headers,
+          versionMinor: minor,
+          keepAlive,
+        });
+        this.reading = exchange;
+        if (upgrade) this.upgrading = exchange;
+        else if (this.current === undefined) this.begin(exchange);
+        else {
+          this.queue.push(exchange);
+          this.pause();
+        }
+        return 0;
+      },
+      onBody: (chunk) => this.reading?.requestBody(chunk),
+      onMessageComplete: () => {
+        const reading = this.reading;
+        this.reading = undefined;
+        reading?.requestEnd();
+      },
+    });
+    this.remoteAddress = socket.remoteAddress;
+    socket.setNoDelay(true);
+    socket.setTimeout(CLIENT_IDLE_MS, () => {
+      // Only an idle connection times out here; an exchange under way has the upstream's timeouts.
+      if (this.idle) socket.destroy();
+    });
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => {
+      // 'close' follows, which is where the exchange in flight learns of it.
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** No exchange under way: nothing is lost by closing it. */
+  get idle(): boolean {
+    return this.current === undefined && this.reading === undefined;
+  }
+
+  /** For draining: closes the connection now if idle, else after the answer under way. */
+  closeWhenIdle(): void {
+    if (this.idle) this.socket.end();
+  }
+
+  pause(): void {
+    if (this.pauses++ === 0) this.socket.pause();
+  }
+
+  resume(): void {
+    if (--this.pauses === 0 && !this.closed) this.socket.resume();
+  }
+
+  write(data: string | Buffer): boolean {
+    return this.socket.write(data as Buffer);
+  }
+
+  /** @internal The exchange answered in full; `close` when the connection cannot carry another. */
+  answered(exchange: Exchange, close: boolean): void {
+    if (exchange !== this.current) return;
+    this.current = undefined;
+    if (close || this.clientEnded || this.context.isDraining()) {
+      this.socket.end();
+      return;
+    }
+    const next = this.queue.shift();
+    if (next !== undefined) {
+      this.resume();
+      this.begin(next);
+    }
+  }
+
+  private begin(exchange: Exchange): void {
+    this.current = exchange;
+    exchange.start();
+  }
+
+  private onData(data: Buffer): void {
+    const result = this.parser.execute(data);
+    if (isParseError(result)) return this.refuse(result);
+    const upgrading = this.upgrading;
+    if (upgrading !== undefined) this.switchProtocols(upgrading, data.subarray(result));
+  }
+
+  /** Bytes that are not HTTP/1.1: 400 (431 for oversized headers) when nothing is being answered, then close. */
+  private refuse(err: ParseError): void {
+    const current = this.current;
+    this.reading = undefined;
+    this.queue.length = 0;
+    if (current !== undefined && !current.abandon(400)) {
+      // An answer was under way: cut it.
+      this.socket.destroy();
+      return;
+    }
+    this.current = undefined;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    this.socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+    );
+  }
+
+  private switchProtocols(exchange: Exchange, head: Buffer): void {
+    this.upgrading = undefined;
+    this.reading = undefined;
+    if (this.current !== undefined || exchange.request.method === 'CONNECT') {
+      // A tunnel behind a pipelined request, or CONNECT, which a sidecar has no business with.
+      this.refuse(Object.assign(new Error('upgrade refused'), { code: 'HPE_UPGRADE', bytesParsed: 0 }));
+      return;
+    }
+    this.closed = true;
+    this.parser.close();
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    this.socket.removeAllListeners('close');
+    this.socket.pause();
+    this.context.forget(this);
+    this.context.upgrade(this.socket, exchange.request, head);
+  }
+
+  private onEnd(): void {
+    // As Node's server does by default: a client that closes its side has given up on what it asked.
+    this.clientEnded = true;
+    this.current?.clientGone();
+    this.current = undefined;
+    this.reading = undefined;
+    this.queue.length = 0;
+    this.socket.end();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.parser.close();
+    this.current?.clientGone();
+    this.current = undefined;
+    this.queue.length = 0;
+    this.context.forget(this);
+  }
+}
+
+interface ParsedRequest extends RequestLine {
+  versionMinor: number;
+  keepAlive: boolean;
+}
+
+/**
+ * One request and its answer. The request goes to one upstream; a canary that fails before answering
+ * is replaced by the local app when the body can still be sent again (DESIGN.md, "The proxy").
+ */
+class Exchange implements UpstreamListener {
+  private destination: Destination = 'local';
+  private route: CompiledRoute | undefined;
+  private upstream: UpstreamConnection | undefined;
+  private startedAt = performance.now();
+  /** Body bytes read before the upstream connection was open, sent once it is. */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private pausedForHeld = false;
+  /** Some of the body went upstream: it cannot be sent to another. */
+  private bodySpent = false;
+  private requestRead = false;
+  private requestSent = false;
+  private responded = false;
+  private rechunk = false;
+  private closeAfter = false;
+  private done = false;
+  private status = 0;
+  private retriedStale = false;
+  /** The forwarded header lines, without the hop header (added towards the canary) and the framing. */
+  private readonly lines: string;
+  private readonly hasBody: boolean;
+  private readonly transferEncoding: string | undefined;
+  private readonly expect: string | undefined;
+
+  constructor(
+    private readonly connection: ClientConnection,
+    readonly request: ParsedRequest,
+  ) {
+    const forwarded = requestHeaders(request.headers, connection.remoteAddress);
+    this.lines = headerLines(forwarded.headers);
+    this.hasBody = forwarded.hasBody;
+    this.transferEncoding = forwarded.transferEncoding;
+    this.expect = forwarded.expect;
+  }
+
+  start(): void {
+    this.startedAt = performance.now();
+    if (this.expect !== undefined) {
+      if (this.expect.toLowerCase() !== '100-continue') {
+        this.record(417);
+        return this.reply(417, { error: 'expectation not supported', expect: this.expect });
+      }
+      if (!this.requestRead) this.connection.write('HTTP/1.1 100 Continue\r\n\r\n');
+    }
+    const { destination, route } = this.connection.context.route(this.request.headers);
+    this.route = route;
+    this.send(destination);
+  }
+
+  private send(destination: Destination): void {
+    this.destination = destination;
+    this.startedAt = performance.now();
+    const pool = this.connection.context.pool(destination, this.route as CompiledRoute);
+    this.upstream = pool.acquire(this);
+    if (this.upstream.connected) this.onConnected();
+  }
+
+  onConnected(): void {
+    const upstream = this.upstream as UpstreamConnection;
+    const { method, url } = this.request;
+    let head = `${method} ${url} HTTP/1.1\r\n${this.lines}`;
+    if (this.destination === 'canary') head += `${HOP_HEADER}: 1\r\n`;
+    if (this.transferEncoding !== undefined) head += `transfer-encoding: ${this.transferEncoding}\r\n`;
+    const held = this.held;
+    if (held.length === 0) upstream.write(`${head}\r\n`);
+    else {
+      upstream.socket.cork();
+      upstream.write(`${head}\r\n`);
+      for (const chunk of held) this.writeBody(chunk);
+      upstream.socket.uncork();
+      this.held = [];
+      this.heldBytes = 0;
+      this.bodySpent = true;
+      if (this.pausedForHeld) {
+        this.pausedForHeld = false;
+        this.connection.resume();
+      }
+    }
+    if (this.requestRead) this.finishRequest();
+  }
+
+  /** @internal A piece of the request body, as the parser frees it from its framing. */
+  requestBody(chunk: Buffer): void {
+    if (this.done) return;
+    const upstream = this.upstream;
+    if (upstream === undefined || !upstream.connected) {
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > HELD_BODY_BYTES && !this.pausedForHeld) {
+        this.pausedForHeld = true;
+        this.connection.pause();
+      }
+      return;
+    }
+    this.bodySpent = true;
+    if (!this.writeBody(chunk)) {
+      this.connection.pause();
+      whenDrained(upstream.socket, () => this.connection.resume());
+    }
+  }
+
+  /** @internal The request's last byte was read. */
+  requestEnd(): void {
+    this.requestRead = true;
+    if (!this.done && this.upstream?.connected === true) this.finishRequest();
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    const upstream = this.upstream as UpstreamConnection;
+    if (this.transferEncoding === undefined) return upstream.write(chunk);
+    upstream.write(chunkHeader(chunk.length));
+    upstream.write(chunk);
+    return upstream.write('\r\n');
+  }
+
+  private finishRequest(): void {
+    if (this.requestSent) return;
+    this.requestSent = true;
+    const upstream = this.upstream as UpstreamConnection;
+    if (this.transferEncoding !== undefined) upstream.write(LAST_CHUNK);
+    upstream.endRequest();
+  }
+
+  onResponseHead(status: number, statusMessage: string, rawHeaders: string[], chunked: boolean): boolean {
+    const { context } = this.connection;
+    this.responded = true;
+    this.status = status;
+    const head = this.request.method === 'HEAD';
+    const { headers, hasLength } = responseHeaders(rawHeaders, this.destination, context.role);
+    const bodyless = head || status === 204 || status === 304;
+    const client11 = this.request.versionMinor >= 1;
+    this.closeAfter = !this.request.keepAlive || !this.requestRead || context.isDraining();
+    if (!bodyless && !hasLength) {
+      // A chunked body, or one that ends with the app's connection: chunked again for an HTTP/1.1
+      // client, delimited by closing the connection for an HTTP/1.0 one.
+      if (client11) {
+        this.rechunk = true;
+        headers.push('transfer-encoding', 'chunked');
+      } else this.closeAfter = true;
+    }
+    if (head && chunked && client11) headers.push('transfer-encoding', 'chunked');
+    if (this.closeAfter) headers.push('connection', 'close');
+    else if (!client11) headers.push('connection', 'keep-alive');
+    const socket = this.connection.socket;
+    // The head and the first piece of the body leave in one write.
+    socket.cork();
+    process.nextTick(uncork, socket);
+    this.connection.write(`HTTP/1.1 ${status} ${statusMessage}\r\n${headBlock(headers)}`);
+    return head;
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    const connection = this.connection;
+    let flushed: boolean;
+    if (this.rechunk) {
+      connection.write(chunkHeader(chunk.length));
+      connection.write(chunk);
+      flushed = connection.write('\r\n');
+    } else flushed = connection.write(chunk);
+    if (!flushed && this.upstream !== undefined) {
+      const upstream = this.upstream.socket;
+      upstream.pause();
+      whenDrained(connection.socket, () => upstream.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.rechunk) this.connection.write(LAST_CHUNK);
+    // The app answered before the request ended: that connection is out of step, so it is not reused.
+    if (!this.requestSent) this.upstream?.destroy();
+    if (this.done) return;
+    this.done = true;
+    this.record(this.status);
+    this.connection.answered(this, this.closeAfter);
+  }
+
+  onUpstreamError(err: UpstreamError, beforeResponse: boolean): void {
+    if (this.done) return;
+    const { context } = this.connection;
+    const code = err.timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY;
+    if (!beforeResponse) {
+      // The response was under way: cut it, so that the client sees a broken body, not a short one.
+      this.done = true;
+      this.record(code);
+      this.connection.socket.destroy();
+      return;
+    }
+    const resendable = !this.hasBody || !this.bodySpent;
+    const stale = this.upstream?.reused === true && (err.code === 'Reset' || err.code === 'ClosedEarly');
+    this.upstream = undefined;
+    if (resendable && stale && !this.retriedStale && SAFE_METHODS.has(this.request.method)) {
+      // A keep-alive connection the app closed as the request went out: a race, not a failure of the
+      // app. Once more, on a fresh connection.
+      this.retriedStale = true;
+      this.send(this.destination);
+      return;
+    }
+    this.record(code);
+    if (this.destination === 'canary' && resendable) {
+      context.metrics.fallback();
+      this.send('local');
+      return;
+    }
+    context.logger.warn(
+      { err, destination: this.destination, method: this.request.method },
+      'upstreamFailed',
+    );
+    this.reply(code, {
+      error: code === GATEWAY_TIMEOUT ? 'upstream timed out' : 'upstream failed',
+      upstream: this.destination === 'canary' ? (this.route?.canary?.origin ?? 'canary') : 'local app',
+      reason: err.code,
+    });
+  }
+
+  /** @internal The client went away before its answer ended. */
+  clientGone(): void {
+    if (this.done) return;
+    this.done = true;
+    this.upstream?.destroy();
+    this.record(CLIENT_CLOSED);
+  }
+
+  /**
+   * @internal The client's bytes stopped making sense. Returns false when part of an answer was already
+   * sent (the caller cuts the connection); else the exchange is dropped and the caller answers `status`.
+   */
+  abandon(status: number): boolean {
+    if (this.done) return true;
+    this.done = true;
+    this.upstream?.destroy();
+    this.record(status);
+    return !this.responded;
+  }
+
+  /** Answers with a short JSON body of our own; the caller has counted it. */
+  private reply(status: number, body: object): void {
+    const text = JSON.stringify(body);
+    const { context } = this.connection;
+    const close = !this.request.keepAlive || !this.requestRead || context.isDraining();
+    const headers = [
+      'content-type',
+      'application/json',
+      'content-length',
+      String(Buffer.byteLength(text)),
+      ROUTE_HEADER,
+      this.destination === 'canary' ? 'canary' : context.role,
+    ];
+    if (close) headers.push('connection', 'close');
+    // An answer to HEAD says how long the body would be, and sends none.
+    const sent = this.request.method === 'HEAD' ? '' : text;
+    this.connection.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${headBlock(headers)}${sent}`);
+    this.done = true;
+    this.connection.answered(this, close);
+  }
+
+  private record(status: number): void {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    this.connection.context.metrics.request(this.destination, status, this.request.method, seconds);
+  }
+}
+
+/** Runs `then` once the socket can take more writes, or is gone. */
+function whenDrained(socket: net.Socket, then: () => void): void {
+  const once = (): void => {
+    socket.off('drain', once);
+    socket.off('close', once);
+    then();
+  };
+  socket.on('drain', once);
+  socket.on('close', once);
+}
+
+function uncork(socket: net.Socket): void {
+  socket.uncork();
+}
