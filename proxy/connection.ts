@@ -25,6 +25,8 @@ import type { UpstreamConnection, UpstreamError, UpstreamListener, UpstreamPool 
 /** What the proxy gives each connection: the route in force, the upstreams, and the shared counters. */
 export interface ForwardContext {
   readonly role: Role;
+  /** host:port of the local app, for a request that came without a Host. */
+  readonly appAuthority: string;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   route(rawHeaders: readonly string[]): { destination: Destination; route: CompiledRoute };
@@ -164,16 +166,19 @@ export class ClientConnection {
 
   /** Bytes that are not HTTP/1.1: 400 (431 for oversized headers) when nothing is being answered, then close. */
   private refuse(err: ParseError): void {
+    this.closeWith(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400);
+  }
+
+  private closeWith(status: number): void {
     const current = this.current;
     this.reading = undefined;
     this.queue.length = 0;
-    if (current !== undefined && !current.abandon(400)) {
+    if (current !== undefined && !current.abandon(status)) {
       // An answer was under way: cut it.
       this.socket.destroy();
       return;
     }
     this.current = undefined;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     this.socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
     );
@@ -182,11 +187,10 @@ export class ClientConnection {
   private switchProtocols(exchange: Exchange, head: Buffer): void {
     this.upgrading = undefined;
     this.reading = undefined;
-    if (this.current !== undefined || exchange.request.method === 'CONNECT') {
-      // A tunnel behind a pipelined request, or CONNECT, which a sidecar has no business with.
-      this.refuse(Object.assign(new Error('upgrade refused'), { code: 'HPE_UPGRADE', bytesParsed: 0 }));
-      return;
-    }
+    // CONNECT asks for a tunnel to elsewhere, which a sidecar has no business with; a switch behind a
+    // pipelined request has no clean place to happen.
+    if (exchange.request.method === 'CONNECT') return this.closeWith(405);
+    if (this.current !== undefined) return this.closeWith(400);
     this.closed = true;
     this.parser.close();
     this.socket.removeAllListeners('data');
@@ -257,6 +261,8 @@ class Exchange implements UpstreamListener {
     readonly request: ParsedRequest,
   ) {
     const forwarded = requestHeaders(request.headers, connection.remoteAddress);
+    // Forwarded as HTTP/1.1, which requires a Host: an HTTP/1.0 request without one names the app.
+    if (!forwarded.hasHost) forwarded.headers.push('host', connection.context.appAuthority);
     this.lines = headerLines(forwarded.headers);
     this.hasBody = forwarded.hasBody;
     this.transferEncoding = forwarded.transferEncoding;
@@ -277,9 +283,11 @@ class Exchange implements UpstreamListener {
     this.send(destination);
   }
 
+  /** One attempt: a fresh start on the upstream of `destination`. */
   private send(destination: Destination): void {
     this.destination = destination;
     this.startedAt = performance.now();
+    this.requestSent = false;
     const pool = this.connection.context.pool(destination, this.route as CompiledRoute);
     this.upstream = pool.acquire(this);
     if (this.upstream.connected) this.onConnected();

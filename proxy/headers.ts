@@ -32,6 +32,8 @@ export interface ForwardedRequestHeaders {
   transferEncoding: string | undefined;
   /** The client's `expect`, which the proxy answers itself. */
   expect: string | undefined;
+  /** A Host header came (HTTP/1.0 clients may send none; HTTP/1.1 requires one). */
+  hasHost: boolean;
 }
 
 /** The client's request headers for an upstream; the caller adds the framing and, towards the canary, the hop header. */
@@ -46,6 +48,7 @@ export function requestHeaders(
   let connection: string | undefined;
   let transferEncoding: string | undefined;
   let expect: string | undefined;
+  let hasHost = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
@@ -60,7 +63,8 @@ export function requestHeaders(
     }
     if (lower === 'content-length') {
       if (value !== '0') hasBody = true;
-    } else if (lower === 'x-forwarded-for') {
+    } else if (lower === 'host') hasHost = true;
+    else if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
     } else if (lower === 'x-forwarded-proto') forwardedProto = true;
@@ -74,6 +78,7 @@ export function requestHeaders(
     hasBody,
     transferEncoding,
     expect,
+    hasHost,
   };
 }
 

@@ -67,7 +67,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     for (const [key, pool] of canaryPools) {
       if (key !== origin) {
         canaryPools.delete(key);
-        void pool.close();
+        pool.close();
       }
     }
     if (compiled.canary !== null && origin !== undefined && !canaryPools.has(origin)) {
@@ -83,6 +83,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
 
   const context: ForwardContext = {
     role,
+    appAuthority: `${config.appHost.includes(':') ? `[${config.appHost}]` : config.appHost}:${config.appPort}`,
     metrics,
     logger,
     route(rawHeaders) {
@@ -163,7 +164,8 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         for (const connection of connections) connection.closeWhenIdle();
       });
       await routeClient?.stop();
-      await Promise.all([local.close(), ...[...canaryPools.values()].map((p) => p.close())]);
+      local.close();
+      for (const pool of canaryPools.values()) pool.close();
       await closeServer(admin);
     },
   };

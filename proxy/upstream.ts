@@ -68,14 +68,13 @@ export interface UpstreamPoolOptions {
 const DEFAULT_MAX_IDLE = 256;
 
 export class UpstreamPool {
-  readonly origin: string;
   private readonly idle: UpstreamConnection[] = [];
   private readonly active = new Set<UpstreamConnection>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Connections carrying an exchange: their deadlines are checked by the sweep. */
   private closed = false;
 
   constructor(readonly options: UpstreamPoolOptions) {
-    this.origin = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
     // One timer for every deadline of the pool, instead of a timer armed and cleared per request.
     const every = Math.max(
       10,
@@ -127,11 +126,10 @@ export class UpstreamPool {
   }
 
   /** Closes idle connections now, busy ones once their exchange ends. */
-  async close(): Promise<void> {
+  close(): void {
     this.closed = true;
     clearInterval(this.sweeper);
     for (const conn of this.idle.splice(0)) conn.destroy();
-    while (this.active.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

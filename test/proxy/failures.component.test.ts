@@ -54,6 +54,8 @@ describe('when the canary fails', () => {
     expect(sampleValue(metrics, 'sluice_proxy_requests_total', { destination: 'local', code: '200' })).toBe(
       1_000,
     );
+    // Each fallback's connection to the app went back to the pool: 8 clients need a few, not hundreds.
+    expect(primary.connections).toBeLessThanOrEqual(16);
   });
 
   it('retries a refused POST on the local app with its whole body', async () => {
