@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import {
   ANNOTATIONS,
   LABELS,
@@ -9,13 +8,14 @@ import {
 import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
 import { removeInjection } from '../src/injection.js';
 import {
-  configObjectSchema,
-  deploymentSchema,
+  configObjectShape,
+  deploymentShape,
   type ConfigObject,
   type Deployment,
   type ObjectMeta,
 } from '../src/pod-template.js';
 import { dataRevision, revision } from '../src/revision.js';
+import { explain, type Shape, type ShapeIssue } from '../src/shape.js';
 import {
   CandidateTooLargeDenial,
   InvalidAnnotationsDenial,
@@ -53,8 +53,8 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** The object in a review is not what its kind says: the review is malformed (HTTP 400), not denied. */
 export class MalformedObjectError extends Error {
   readonly code = 'MalformedObject';
-  constructor(field: string, error: z.ZodError) {
-    const first = error.issues[0];
+  constructor(field: string, issues: readonly ShapeIssue[]) {
+    const first = issues[0];
     const where =
       first === undefined ? '' : ` at ${[field, ...first.path.map(String)].join('.')}: ${first.message}`;
     super(`request.${field} is not a valid object of the request's kind${where}`);
@@ -79,10 +79,10 @@ export function admit(request: AdmissionRequest, config: AdmitConfig): Decision 
   }
 }
 
-function parse<S extends z.ZodType>(schema: S, value: unknown, field: string): z.infer<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new MalformedObjectError(field, result.error);
-  return result.data;
+/** The object as its shape says, not copied: admission never changes it, it builds what differs. */
+function read<T>(shape: Shape<T>, value: unknown, field: string): T {
+  if (!shape(value)) throw new MalformedObjectError(field, explain(shape, value));
+  return value;
 }
 
 function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): ObjectRef {
@@ -170,9 +170,9 @@ function encodeHeld(ref: ObjectRef, value: unknown, key?: SealKey): string {
 }
 
 function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decision {
-  const object = parse(deploymentSchema, request.object, 'object');
+  const object = read(deploymentShape, request.object, 'object');
   const old =
-    request.operation === 'UPDATE' ? parse(deploymentSchema, request.oldObject, 'oldObject') : undefined;
+    request.operation === 'UPDATE' ? read(deploymentShape, request.oldObject, 'oldObject') : undefined;
   // The controller's `<name>-canary` Deployment carries the proxy and sluice's annotations on purpose, and
   // must never be treated as an opted-out one whose proxy is to be removed.
   if (object.metadata.labels?.[LABELS.role] === 'canary') return ALLOW;
@@ -226,9 +226,9 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
 
 function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', config: AdmitConfig): Decision {
   if (request.operation !== 'UPDATE') return ALLOW;
-  const object = parse(configObjectSchema, request.object, 'object');
+  const object = read(configObjectShape, request.object, 'object');
   if (object.metadata.labels?.[LABELS.tracked] !== 'true') return ALLOW;
-  const old = parse(configObjectSchema, request.oldObject, 'oldObject');
+  const old = read(configObjectShape, request.oldObject, 'oldObject');
   const ref = refOf(kind, object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
   const oldAnnotations = old.metadata.annotations ?? {};

@@ -1,4 +1,5 @@
 import { escapePointer } from '../src/json-pointer.js';
+import { isObject } from '../src/shape.js';
 
 /**
  * JSON Patch (RFC 6902) from the difference between two JSON values. Objects are compared key by key; an
@@ -37,8 +38,4 @@ function collect(before: unknown, after: unknown, path: string, ops: PatchOperat
   } else {
     ops.push({ op: 'replace', path, value: after });
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -1,4 +1,16 @@
-import { z } from 'zod';
+import {
+  boolean,
+  explain,
+  literal,
+  looseObject,
+  nonEmptyString,
+  oneOf,
+  optional,
+  string,
+  unknown,
+  type Infer,
+  type ShapeIssue,
+} from '../src/shape.js';
 import type { Denial } from './denials.js';
 import type { PatchOperation } from './patch.js';
 
@@ -6,28 +18,38 @@ import type { PatchOperation } from './patch.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
-const groupVersionKind = z.object({ group: z.string(), version: z.string(), kind: z.string() });
+const groupVersionKind = looseObject({ group: string, version: string, kind: string });
 
-export const admissionRequestSchema = z.looseObject({
-  uid: z.string().min(1, 'request.uid is empty'),
+export const admissionRequestShape = looseObject({
+  uid: nonEmptyString('request.uid is empty'),
   kind: groupVersionKind,
-  subResource: z.string().optional(),
-  name: z.string().optional(),
-  namespace: z.string().optional(),
-  operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
-  userInfo: z.looseObject({ username: z.string().optional() }).optional(),
-  object: z.unknown().optional(),
-  oldObject: z.unknown().optional(),
-  dryRun: z.boolean().optional(),
+  subResource: optional(string),
+  name: optional(string),
+  namespace: optional(string),
+  operation: oneOf(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+  userInfo: optional(looseObject({ username: optional(string) })),
+  object: optional(unknown),
+  oldObject: optional(unknown),
+  dryRun: optional(boolean),
 });
 
-export const admissionReviewSchema = z.looseObject({
-  apiVersion: z.literal(ADMISSION_API_VERSION, `apiVersion must be ${ADMISSION_API_VERSION}`),
-  kind: z.literal('AdmissionReview', 'kind must be AdmissionReview'),
-  request: admissionRequestSchema,
+export const admissionReviewShape = looseObject({
+  apiVersion: literal(ADMISSION_API_VERSION, `apiVersion must be ${ADMISSION_API_VERSION}`),
+  kind: literal('AdmissionReview', 'kind must be AdmissionReview'),
+  request: admissionRequestShape,
 });
 
-export type AdmissionRequest = z.infer<typeof admissionRequestSchema>;
+export type AdmissionRequest = Infer<typeof admissionRequestShape>;
+export type AdmissionReview = Infer<typeof admissionReviewShape>;
+
+/** The review in a parsed body, or what is wrong with it, every place at once. */
+export function readReview(
+  value: unknown,
+): { ok: true; review: AdmissionReview } | { ok: false; issues: ShapeIssue[] } {
+  return admissionReviewShape(value)
+    ? { ok: true, review: value }
+    : { ok: false, issues: explain(admissionReviewShape, value) };
+}
 
 export type Decision = { allowed: true; patch: PatchOperation[] } | { allowed: false; denial: Denial };
 

@@ -6,7 +6,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
 import { sendJson } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
-import { admissionReviewSchema, reviewResponse } from './review.js';
+import { readReview, reviewResponse } from './review.js';
 
 /**
  * The webhook's HTTPS edge: translates AdmissionReviews to and from the pure `admit`, and counts them.
@@ -115,12 +115,12 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
       return malformed(req, res, 400, `the body is not JSON: ${(err as Error).message}`);
     }
     const started = process.hrtime.bigint();
-    const parsed = admissionReviewSchema.safeParse(value);
-    if (!parsed.success) {
-      const reason = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+    const parsed = readReview(value);
+    if (!parsed.ok) {
+      const reason = parsed.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
       return malformed(req, res, 400, `not an admission.k8s.io/v1 AdmissionReview: ${reason}`);
     }
-    const { request } = parsed.data;
+    const { request } = parsed.review;
     const labels = {
       kind: HANDLED_KINDS.has(request.kind.kind) ? request.kind.kind : 'other',
       operation: request.operation,

@@ -4,7 +4,6 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../src/log.js';
 import { closeServer, listen } from '../src/server.js';
 import type { AdmitConfig } from './admit.js';
-import { defaultKubeConfig, keepCaBundle, loadOrCreateClusterCertificates } from './cluster.js';
 import { generateCertificates, readCertDir, watchCertDir, writeCertDir, type Certificates } from './certs.js';
 import { createWebhookHandler, createWebhookServer } from './server.js';
 
@@ -46,6 +45,9 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
       'certificatesGenerated',
     );
   } else if (certs === undefined) {
+    // Loaded only in a cluster: the Kubernetes client is most of the process's heap, which a standalone
+    // webhook would otherwise carry, and garbage-collect over, on every review.
+    const { defaultKubeConfig, keepCaBundle, loadOrCreateClusterCertificates } = await import('./cluster.js');
     const kubeConfig = defaultKubeConfig();
     certs = await loadOrCreateClusterCertificates({
       ...options,
