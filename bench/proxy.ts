@@ -38,7 +38,7 @@ export interface ProxyBenchOptions {
 export interface ProxyBenchResult {
   sluiceVsNginx: number;
   sluiceVsDirect: number;
-  /** The minimal Node.js forwarder (bench/minimal-proxy.ts) over nginx: the ceiling of sluice's stack. */
+  /** The minimal forwarder on Node's http server and undici (bench/minimal-proxy.ts) over nginx. */
   minimalVsNginx: number;
   sluiceVsMinimal: number;
   p99Ms: number;
@@ -198,7 +198,7 @@ export async function benchProxy(
     `${path} p50 +${(p50At500(path) - p50At500('direct')).toFixed(3)} ms p99 +${(p99At500(path) - p99At500('direct')).toFixed(3)} ms`;
   log(
     `proxy medians, ${options.upstream} upstream: direct ${Math.round(rps('direct'))} req/s, nginx ${Math.round(rps('nginx'))}, ` +
-      `minimal Node.js forwarder ${Math.round(rps('minimal'))} (${(rps('minimal') / rps('nginx')).toFixed(2)} × nginx), ` +
+      `minimal http.Server+undici forwarder ${Math.round(rps('minimal'))} (${(rps('minimal') / rps('nginx')).toFixed(2)} × nginx), ` +
       `sluice ${Math.round(rps('sluice'))} (${(rps('sluice') / rps('nginx')).toFixed(2)} × nginx, ` +
       `${(rps('sluice') / rps('minimal')).toFixed(2)} × the minimal forwarder); added at ${options.probeRate}/s over direct: ` +
       `${added('nginx')}, ${added('minimal')}, ${added('sluice')}; sluice peak RSS under load ${peakRss.toFixed(1)} MiB; ` +

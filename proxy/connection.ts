@@ -27,13 +27,15 @@ export interface ForwardContext {
   readonly role: Role;
   /** host:port of the local app, for a request that came without a Host. */
   readonly appAuthority: string;
+  /** A client connection with nothing under way is closed after this long. */
+  readonly clientIdleMs: number;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   route(rawHeaders: readonly string[]): { destination: Destination; route: CompiledRoute };
   pool(destination: Destination, route: CompiledRoute): UpstreamPool;
   isDraining(): boolean;
   /** Takes over a connection whose request asks to switch protocols (WebSocket). */
-  upgrade(socket: net.Socket, request: RequestLine, head: Buffer): void;
+  upgrade(socket: net.Socket, request: RequestLine, head: Buffer, clientAddress: string | undefined): void;
   forget(connection: ClientConnection): void;
 }
 
@@ -48,11 +50,11 @@ const CLIENT_CLOSED = 499;
 const BAD_GATEWAY = 502;
 const GATEWAY_TIMEOUT = 504;
 
-/** Methods a stale keep-alive connection may be retried for: they change nothing on the app (RFC 9110 §9.2.1). */
+/** Methods that change nothing on the app (RFC 9110 §9.2.1): the only ones ever sent twice. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** A keep-alive client connection with nothing under way is closed after this long (Node's server: 5 s). */
-const CLIENT_IDLE_MS = 65_000;
+/** After the proxy closed its side, how long a client may take to close its own. */
+const CLOSE_GRACE_MS = 5_000;
 
 /** Body bytes held while the upstream connection opens; past this the client is paused. */
 const HELD_BODY_BYTES = 64 * 1024;
@@ -66,6 +68,8 @@ export class ClientConnection {
   private upgrading: Exchange | undefined;
   private readonly parser: HttpParser;
   private clientEnded = false;
+  /** Answered its last: bytes still coming are dropped, and the socket goes after a grace period. */
+  private closing = false;
   private closed = false;
   /** Why the client's socket is paused; it reads again when none is left. */
   private pauses = 0;
@@ -103,9 +107,10 @@ export class ClientConnection {
     });
     this.remoteAddress = socket.remoteAddress;
     socket.setNoDelay(true);
-    socket.setTimeout(CLIENT_IDLE_MS, () => {
-      // Only an idle connection times out here; an exchange under way has the upstream's timeouts.
-      if (this.idle) socket.destroy();
+    socket.setTimeout(context.clientIdleMs, () => {
+      // An exchange under way has the upstream's timeouts; here only a connection with nothing under
+      // way, one being closed, or a client that took none of its answer for the whole period.
+      if (this.idle || this.closing || socket.writableNeedDrain) socket.destroy();
     });
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
@@ -142,7 +147,7 @@ export class ClientConnection {
     if (exchange !== this.current) return;
     this.current = undefined;
     if (close || this.clientEnded || this.context.isDraining()) {
-      this.socket.end();
+      this.endConnection();
       return;
     }
     const next = this.queue.shift();
@@ -152,12 +157,23 @@ export class ClientConnection {
     }
   }
 
+  /** Sends what is left and closes; a client that keeps its side open is cut after a grace period. */
+  private endConnection(last?: string): void {
+    this.closing = true;
+    this.reading = undefined;
+    this.queue.length = 0;
+    if (last === undefined) this.socket.end();
+    else this.socket.end(last);
+    this.socket.setTimeout(Math.min(CLOSE_GRACE_MS, this.context.clientIdleMs));
+  }
+
   private begin(exchange: Exchange): void {
     this.current = exchange;
     exchange.start();
   }
 
   private onData(data: Buffer): void {
+    if (this.closing) return;
     const result = this.parser.execute(data);
     if (isParseError(result)) return this.refuse(result);
     const upgrading = this.upgrading;
@@ -179,7 +195,7 @@ export class ClientConnection {
       return;
     }
     this.current = undefined;
-    this.socket.end(
+    this.endConnection(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
     );
   }
@@ -189,16 +205,20 @@ export class ClientConnection {
     this.reading = undefined;
     // CONNECT asks for a tunnel to elsewhere, which a sidecar has no business with; a switch behind a
     // pipelined request has no clean place to happen.
+    // A switch that carries a body has no place for it: the bytes after the head belong to the new protocol.
     if (exchange.request.method === 'CONNECT') return this.closeWith(405);
-    if (this.current !== undefined) return this.closeWith(400);
+    if (this.current !== undefined || exchange.hasBody) return this.closeWith(400);
     this.closed = true;
     this.parser.close();
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('timeout');
+    // A WebSocket may be quiet for as long as it likes.
+    this.socket.setTimeout(0);
     this.socket.pause();
     this.context.forget(this);
-    this.context.upgrade(this.socket, exchange.request, head);
+    this.context.upgrade(this.socket, exchange.request, head, this.remoteAddress);
   }
 
   private onEnd(): void {
@@ -250,9 +270,14 @@ class Exchange implements UpstreamListener {
   private done = false;
   private status = 0;
   private retriedStale = false;
+  /** Paused one side until the other drains: one listener each way, however many writes were refused. */
+  private waitingForUpstream = false;
+  private waitingForClient = false;
+  /** The pool of the first attempt, kept for the stale retry even if the route moved meanwhile. */
+  private pool: UpstreamPool | undefined;
   /** The forwarded header lines, without the hop header (added towards the canary) and the framing. */
   private readonly lines: string;
-  private readonly hasBody: boolean;
+  readonly hasBody: boolean;
   private readonly transferEncoding: string | undefined;
   private readonly expect: string | undefined;
 
@@ -276,7 +301,9 @@ class Exchange implements UpstreamListener {
         this.record(417);
         return this.reply(417, { error: 'expectation not supported', expect: this.expect });
       }
-      if (!this.requestRead) this.connection.write('HTTP/1.1 100 Continue\r\n\r\n');
+      // HTTP/1.0 has no 100 Continue; such a client sends its body anyway.
+      if (!this.requestRead && this.request.versionMinor >= 1)
+        this.connection.write('HTTP/1.1 100 Continue\r\n\r\n');
     }
     const { destination, route } = this.connection.context.route(this.request.headers);
     this.route = route;
@@ -288,7 +315,8 @@ class Exchange implements UpstreamListener {
     this.destination = destination;
     this.startedAt = performance.now();
     this.requestSent = false;
-    const pool = this.connection.context.pool(destination, this.route as CompiledRoute);
+    const pool = this.pool ?? this.connection.context.pool(destination, this.route as CompiledRoute);
+    this.pool = undefined;
     this.upstream = pool.acquire(this);
     if (this.upstream.connected) this.onConnected();
   }
@@ -331,9 +359,13 @@ class Exchange implements UpstreamListener {
       return;
     }
     this.bodySpent = true;
-    if (!this.writeBody(chunk)) {
+    if (!this.writeBody(chunk) && !this.waitingForUpstream) {
+      this.waitingForUpstream = true;
       this.connection.pause();
-      whenDrained(upstream.socket, () => this.connection.resume());
+      whenDrained(upstream.socket, () => {
+        this.waitingForUpstream = false;
+        this.connection.resume();
+      });
     }
   }
 
@@ -364,7 +396,11 @@ class Exchange implements UpstreamListener {
     this.responded = true;
     this.status = status;
     const head = this.request.method === 'HEAD';
-    const { headers, hasLength } = responseHeaders(rawHeaders, this.destination, context.role);
+    const { headers, hasLength, transferEncoding } = responseHeaders(
+      rawHeaders,
+      this.destination,
+      context.role,
+    );
     const bodyless = head || status === 204 || status === 304;
     const client11 = this.request.versionMinor >= 1;
     this.closeAfter = !this.request.keepAlive || !this.requestRead || context.isDraining();
@@ -373,10 +409,14 @@ class Exchange implements UpstreamListener {
       // client, delimited by closing the connection for an HTTP/1.0 one.
       if (client11) {
         this.rechunk = true;
-        headers.push('transfer-encoding', 'chunked');
+        // Codings the app applied (gzip) stay named, with chunked last.
+        const codings =
+          transferEncoding === undefined || chunked ? transferEncoding : `${transferEncoding}, chunked`;
+        headers.push('transfer-encoding', codings ?? 'chunked');
       } else this.closeAfter = true;
     }
-    if (head && chunked && client11) headers.push('transfer-encoding', 'chunked');
+    if (head && transferEncoding !== undefined && client11)
+      headers.push('transfer-encoding', transferEncoding);
     if (this.closeAfter) headers.push('connection', 'close');
     else if (!client11) headers.push('connection', 'keep-alive');
     const socket = this.connection.socket;
@@ -395,10 +435,14 @@ class Exchange implements UpstreamListener {
       connection.write(chunk);
       flushed = connection.write('\r\n');
     } else flushed = connection.write(chunk);
-    if (!flushed && this.upstream !== undefined) {
-      const upstream = this.upstream.socket;
-      upstream.pause();
-      whenDrained(connection.socket, () => upstream.resume());
+    if (!flushed && this.upstream !== undefined && !this.waitingForClient) {
+      const upstream = this.upstream;
+      this.waitingForClient = true;
+      upstream.pauseReading();
+      whenDrained(connection.socket, () => {
+        this.waitingForClient = false;
+        upstream.resumeReading();
+      });
     }
   }
 
@@ -423,13 +467,19 @@ class Exchange implements UpstreamListener {
       this.connection.socket.destroy();
       return;
     }
-    const resendable = !this.hasBody || !this.bodySpent;
-    const stale = this.upstream?.reused === true && (err.code === 'Reset' || err.code === 'ClosedEarly');
+    const upstream = this.upstream;
     this.upstream = undefined;
-    if (resendable && stale && !this.retriedStale && SAFE_METHODS.has(this.request.method)) {
+    const bodyAgain = !this.hasBody || !this.bodySpent;
+    // Sent again only when the app cannot have acted on it: it never got the request (no connection),
+    // or the method changes nothing.
+    const unsent = err.code === 'ConnectRefused' || err.code === 'ConnectTimeout';
+    const resendable = bodyAgain && (unsent || SAFE_METHODS.has(this.request.method));
+    const stale = upstream?.reused === true && (err.code === 'Reset' || err.code === 'ClosedEarly');
+    if (resendable && stale && !this.retriedStale) {
       // A keep-alive connection the app closed as the request went out: a race, not a failure of the
-      // app. Once more, on a fresh connection.
+      // app. Once more, on a fresh connection to the same upstream.
       this.retriedStale = true;
+      this.pool = upstream.pool;
       this.send(this.destination);
       return;
     }

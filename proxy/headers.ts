@@ -57,7 +57,8 @@ export function requestHeaders(
       if (lower === 'transfer-encoding') {
         hasBody = true;
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-      } else if (lower === 'connection') connection = value;
+      } else if (lower === 'connection')
+        connection = connection === undefined ? value : `${connection}, ${value}`;
       else if (lower === 'expect') expect = value;
       continue;
     }
@@ -104,8 +105,10 @@ export function responseHeaders(
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (RESPONSE_DROPPED.has(lower)) {
-      if (lower === 'connection') connection = raw[i + 1] as string;
-      else if (lower === 'transfer-encoding') {
+      if (lower === 'connection') {
+        const value = raw[i + 1] as string;
+        connection = connection === undefined ? value : `${connection}, ${value}`;
+      } else if (lower === 'transfer-encoding') {
         const value = raw[i + 1] as string;
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
       }
@@ -135,6 +138,13 @@ export function headBlock(headers: readonly string[]): string {
   return `${headerLines(headers)}\r\n`;
 }
 
+/**
+ * Headers a Connection header may not take away: the body's framing, the Host, and the headers the proxy
+ * itself sets. A client that names `content-length` there would otherwise have the proxy read its body
+ * by length and send it on unframed, for the app to read as a second request (request smuggling).
+ */
+const NEVER_NAMED = new Set(['content-length', 'host', 'x-forwarded-for', 'x-forwarded-proto', ROUTE_HEADER]);
+
 /** Drops the headers a Connection header names: they are hop-by-hop too. */
 function withoutNamed(headers: string[], connection: string): string[] {
   // The common values name no other header.
@@ -143,7 +153,7 @@ function withoutNamed(headers: string[], connection: string): string[] {
     connection
       .split(',')
       .map((s) => s.trim().toLowerCase())
-      .filter((s) => s !== 'close' && s !== 'keep-alive' && s !== ''),
+      .filter((s) => s !== 'close' && s !== 'keep-alive' && s !== '' && !NEVER_NAMED.has(s)),
   );
   if (named.size === 0) return headers;
   const out: string[] = [];

@@ -25,6 +25,12 @@ export interface ProxyConfig {
   upstreamTimeoutMs: number;
   /** After SIGTERM, how long to keep accepting while endpoints are withdrawn, before closing the listener. */
   drainDelayMs: number;
+  /**
+   * A client connection with nothing under way (or a client that takes none of its answer) is closed
+   * after this long [65 s: longer than the usual load balancer's and client's idle timeouts, so that
+   * they, not the proxy, end a kept-alive connection].
+   */
+  clientIdleMs?: number;
   logger: Logger;
   random?: () => number;
 }
@@ -41,6 +47,7 @@ export interface RunningProxy {
 }
 
 const UPSTREAM_KEEPALIVE_MS = 4_000;
+const CLIENT_IDLE_MS = 65_000;
 const UPSTREAM_CONNECT_TIMEOUT_MS = 5_000;
 
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
@@ -83,6 +90,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
 
   const context: ForwardContext = {
     role,
+    clientIdleMs: config.clientIdleMs ?? CLIENT_IDLE_MS,
     appAuthority: `${config.appHost.includes(':') ? `[${config.appHost}]` : config.appHost}:${config.appPort}`,
     metrics,
     logger,
@@ -96,20 +104,24 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     pool: (destination, current) =>
       destination === 'canary' ? (canaryPools.get(current.canary?.origin ?? '') ?? local) : local,
     isDraining: () => draining,
-    upgrade(socket, request, head) {
+    upgrade(socket, request, head, clientAddress) {
       const current = route;
       const destination = chooseDestination(current, role, rawHeaderReader(request.headers), random);
       const target =
         destination === 'canary' && current.canary !== null
-          ? { host: current.canary.hostname, port: current.canary.port }
-          : { host: config.appHost, port: config.appPort };
-      forwardUpgrade(socket, request, head, target, destination === 'canary', logger);
+          ? { host: current.canary.hostname, port: current.canary.port, destination }
+          : { host: config.appHost, port: config.appPort, destination: 'local' as const };
+      forwardUpgrade(socket, request, head, clientAddress, target, {
+        timeoutMs: config.upstreamTimeoutMs,
+        logger,
+        metrics,
+      });
     },
     forget: (connection) => connections.delete(connection),
   };
 
-  // Keep-alive is the client's to end; allowHalfOpen lets a client that sent its request and closed its
-  // side still read the answer.
+  // allowHalfOpen: a client's FIN is handled by the connection (the request under way is dropped, as
+  // Node's server does), not by net closing the socket under it.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     connections.add(new ClientConnection(socket, context));
   });

@@ -71,9 +71,9 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
+  /** Connections carrying an exchange: their deadlines are checked by the sweep. */
   private readonly active = new Set<UpstreamConnection>();
   private readonly sweeper: NodeJS.Timeout;
-  /** Connections carrying an exchange: their deadlines are checked by the sweep. */
   private closed = false;
 
   constructor(readonly options: UpstreamPoolOptions) {
@@ -117,6 +117,8 @@ export class UpstreamPool {
   }
 
   private sweep(): void {
+    // A closed pool (a canary withdrawn) still times out what it carries, then stops.
+    if (this.closed && this.active.size === 0) clearInterval(this.sweeper);
     const now = performance.now();
     for (const conn of this.active) conn.checkDeadline(now);
     // Idle ones in the order they were released: the oldest first.
@@ -130,7 +132,6 @@ export class UpstreamPool {
   /** Closes idle connections now, busy ones once their exchange ends. */
   close(): void {
     this.closed = true;
-    clearInterval(this.sweeper);
     for (const conn of this.idle.splice(0)) conn.destroy();
   }
 }
@@ -151,9 +152,10 @@ export class UpstreamConnection {
   private requestEnded = false;
   private keepAlive = false;
   private informational = false;
+  private readingPaused = false;
   private dead = false;
 
-  constructor(private readonly pool: UpstreamPool) {
+  constructor(readonly pool: UpstreamPool) {
     const { host, port, connectTimeoutMs } = pool.options;
     this.deadline = performance.now() + connectTimeoutMs;
     this.parser = createParser('response', {
@@ -175,13 +177,17 @@ export class UpstreamConnection {
           return SKIP_BODY;
         }
         this.informational = false;
-        this.responseStarted = true;
-        this.keepAlive = keepAlive && !upgrade;
         const listener = this.listener;
-        if (listener === undefined) return SKIP_BODY;
-        const head = listener.onResponseHead(status, message, headers, isChunked(headers));
-        if (status === 101 || upgrade) return UPGRADED;
-        return head ? SKIP_BODY : 0;
+        if (listener === undefined || status === 101 || upgrade) {
+          // A response nobody asked for (bytes after the answer that ended), or a switch of protocols
+          // on a connection that asked for none: the app and the proxy disagree on where messages
+          // end, and nothing more read here can be trusted.
+          this.fail('BadResponse');
+          return UPGRADED;
+        }
+        this.responseStarted = true;
+        this.keepAlive = keepAlive;
+        return listener.onResponseHead(status, message, headers, isChunked(headers)) ? SKIP_BODY : 0;
       },
       onBody: (chunk) => this.listener?.onResponseBody(chunk),
       onMessageComplete: () => {
@@ -214,7 +220,11 @@ export class UpstreamConnection {
     this.socket.on('error', (err: NodeJS.ErrnoException) =>
       this.fail(socketErrorCode(err, this.connected), err),
     );
-    this.socket.on('close', () => this.fail('ClosedEarly'));
+    this.socket.on('close', () => {
+      this.fail('ClosedEarly');
+      // Here, never inside a parser callback: the parser is freed once nothing can call it again.
+      this.parser.close();
+    });
   }
 
   /** Still open and fit to carry another exchange. */
@@ -232,8 +242,26 @@ export class UpstreamConnection {
   }
 
   write(data: Buffer | string): boolean {
-    this.touch('HeadersTimeout');
+    if (!this.responseStarted) this.touch('HeadersTimeout');
     return this.socket.write(data as Buffer);
+  }
+
+  /**
+   * Stops reading while the client is slow to take the answer. The client's pace is not the app's
+   * fault: no deadline runs meanwhile.
+   */
+  pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.deadline = Infinity;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    if (this.listener !== undefined) this.touch('BodyTimeout');
+    this.socket.resume();
   }
 
   /** The whole request is written. */
@@ -295,6 +323,8 @@ export class UpstreamConnection {
     }
     this.reused = true;
     this.idleSince = performance.now();
+    // Idle, it must still hear the app close it.
+    this.resumeReading();
     this.pool.release(this);
   }
 

@@ -205,3 +205,133 @@ describe('connections', () => {
     expect((await get(`http://127.0.0.1:${proxy.port}/`)).body).toBe('v1');
   });
 });
+
+describe('what the review of the raw-socket proxy found', () => {
+  it('never lets a Connection header take the body length away (request smuggling)', async () => {
+    const seen: string[] = [];
+    const primary = await app('v1', (req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      echoBody(req, res);
+    });
+    const proxy = await proxyFor(primary.port);
+    const hidden = 'GET /hidden HTTP/1.1\r\nhost: x\r\n\r\n';
+    const answer = await exchange(proxy.port, [
+      `POST /a HTTP/1.1\r\nhost: x\r\nconnection: content-length, close\r\ncontent-length: ${hidden.length}\r\n\r\n${hidden}`,
+    ]);
+    expect(answer).toMatch(/^HTTP\/1.1 200 /);
+    expect(answer.endsWith(`length ${hidden.length}: ${hidden}`)).toBe(true);
+    expect(seen).toEqual(['POST /a']);
+  });
+
+  it('does not time a client that reads slowly against the app', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024, 0x61);
+    const primary = await app('big', (_req, res) => res.end(body));
+    const proxy = await startTestProxy({ appPort: primary.port, upstreamTimeoutMs: 200 });
+    defer(() => proxy.drain());
+    const received = await new Promise<number>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () =>
+        socket.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'),
+      );
+      let bytes = 0;
+      socket.once('data', (d: Buffer) => {
+        bytes += d.length;
+        // Take nothing for far longer than the upstream timeout, then everything.
+        socket.pause();
+        setTimeout(() => {
+          socket.on('data', (more: Buffer) => (bytes += more.length));
+          socket.resume();
+        }, 800);
+      });
+      socket.on('close', () => resolve(bytes));
+    });
+    expect(received).toBeGreaterThan(body.length);
+    const metrics = await metricsText(proxy);
+    expect(sampleValue(metrics, 'sluice_proxy_requests_total', { code: '200' })).toBe(1);
+    expect(sampleValue(metrics, 'sluice_proxy_requests_total', { code: '504' })).toBe(0);
+  });
+
+  it('still times out a request to a canary withdrawn while it waits, and falls back', async () => {
+    const primary = await app('v1');
+    // Accepts, reads, never answers.
+    const silent = net.createServer((socket) => socket.resume());
+    const silentPort = await listen(silent, 0, '127.0.0.1');
+    defer(
+      () =>
+        new Promise((resolve) => {
+          silent.close(resolve);
+        }),
+    );
+    const proxy = await startTestProxy({ appPort: primary.port, upstreamTimeoutMs: 300 });
+    defer(() => proxy.drain());
+    proxy.applyRoute({
+      version: 'c',
+      canary: { url: `http://127.0.0.1:${silentPort}`, weight: 100, match: [], segment: [], sticky: null },
+    });
+    const pending = get(`http://127.0.0.1:${proxy.port}/`);
+    await new Promise((r) => setTimeout(r, 50));
+    proxy.applyRoute({ version: 'none', canary: null });
+    const answer = await pending;
+    expect(answer.body).toBe('v1');
+  });
+
+  it('does not send a DELETE the canary reset to the local app as well', async () => {
+    const seen: string[] = [];
+    const primary = await app('v1', (req, res) => {
+      seen.push(`local ${req.method}`);
+      res.end('v1');
+    });
+    const canary = await app('v2', (req, res) => {
+      seen.push(`canary ${req.method}`);
+      res.destroy();
+    });
+    const proxy = await proxyFor(primary.port);
+    proxy.applyRoute({
+      version: 'c',
+      canary: { url: canary.url, weight: 100, match: [], segment: [], sticky: null },
+    });
+    expect((await get(`http://127.0.0.1:${proxy.port}/orders/1`, {}, 'DELETE')).status).toBe(502);
+    expect((await get(`http://127.0.0.1:${proxy.port}/orders/1`)).body).toBe('v1');
+    expect(seen).toEqual(['canary DELETE', 'canary GET', 'local GET']);
+  });
+
+  it('closes a connection whose client stalls after the answer, and keeps a quiet WebSocket', async () => {
+    const primary = await app('v1', (req, res) => {
+      if (req.url === '/upgrade') return;
+      res.writeHead(413, { connection: 'close' });
+      res.end();
+    });
+    primary.server.on('upgrade', (_req, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n');
+      socket.on('data', (d) => socket.write(d));
+      socket.on('end', () => socket.end());
+    });
+    const proxy = await startTestProxy({ appPort: primary.port, clientIdleMs: 200 });
+    defer(() => proxy.drain());
+    // Promises 1000 bytes, sends 10, never closes: answered, then cut.
+    const stalled = await new Promise<string>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () =>
+        socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789'),
+      );
+      let out = '';
+      socket.on('data', (d) => (out += d.toString()));
+      socket.on('close', () => resolve(out));
+    });
+    expect(stalled).toMatch(/^HTTP\/1.1 413 /);
+    // A switched connection quiet for longer than the idle limit stays up.
+    const echoed = await new Promise<string>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () =>
+        socket.write('GET /upgrade HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n'),
+      );
+      let out = '';
+      socket.on('data', (d) => {
+        out += d.toString();
+        if (out.endsWith('\r\n\r\n')) setTimeout(() => socket.write('still here'), 600);
+        if (out.endsWith('still here')) {
+          socket.destroy();
+          resolve(out);
+        }
+      });
+    });
+    expect(echoed).toMatch(/^HTTP\/1.1 101 [^]*still here$/);
+  });
+});

@@ -42,6 +42,25 @@ describe('request headers towards an upstream', () => {
     ]);
   });
 
+  it('never lets Connection take away the body length, the Host or the headers the proxy sets', () => {
+    const { headers } = requestHeaders(
+      [
+        'Host', 'x',
+        'Content-Length', '5',
+        'Connection', 'content-length, host',
+        'Connection', 'x-forwarded-for, x-gone',
+        'X-Gone', '1',
+      ], // prettier-ignore
+      '10.0.0.7',
+    );
+    expect(pairs(headers)).toEqual([
+      ['Host', 'x'],
+      ['Content-Length', '5'],
+      ['x-forwarded-for', '10.0.0.7'],
+      ['x-forwarded-proto', 'http'],
+    ]);
+  });
+
   it('keeps the framing and the expectation aside, for the proxy to answer and set again', () => {
     const forwarded = requestHeaders(
       ['Transfer-Encoding', 'gzip, chunked', 'Expect', '100-continue', 'x-sluice-hop', '1'],
