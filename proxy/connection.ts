@@ -73,6 +73,8 @@ export class ClientConnection {
   private closed = false;
   /** Why the client's socket is paused; it reads again when none is left. */
   private pauses = 0;
+  /** When the request head being read began to arrive; 0 when none is. */
+  private headSince = 0;
   /** Read once: each read of `socket.remoteAddress` asks the kernel. */
   readonly remoteAddress: string | undefined;
 
@@ -82,6 +84,7 @@ export class ClientConnection {
   ) {
     this.parser = createParser('request', {
       onHeadersComplete: (_major, minor, headers, method, url, _status, _message, upgrade, keepAlive) => {
+        this.headSince = 0;
         const exchange = new Exchange(this, {
           method: method === undefined ? 'GET' : (METHODS[method] ?? 'GET'),
           url: url ?? '/',
@@ -125,9 +128,24 @@ export class ClientConnection {
     return this.current === undefined && this.reading === undefined;
   }
 
-  /** For draining: closes the connection now if idle, else after the answer under way. */
+  /**
+   * For draining: closes the connection now if idle, else after the answer under way. A request that
+   * crosses the close is dropped unread (the client sees the connection close, as with any server
+   * closing an idle keep-alive connection), never forwarded with nowhere to send its answer.
+   */
   closeWhenIdle(): void {
-    if (this.idle) this.socket.end();
+    if (this.idle) this.endConnection();
+  }
+
+  /**
+   * A client that takes longer than the limit to send a request head (one byte now and then keeps the
+   * idle timer from firing) is answered 408 and closed, as Node's server does.
+   */
+  checkHeadDeadline(now: number, limitMs: number): void {
+    if (this.headSince !== 0 && now - this.headSince > limitMs && !this.closing) {
+      this.headSince = 0;
+      this.closeWith(408);
+    }
   }
 
   pause(): void {
@@ -174,6 +192,8 @@ export class ClientConnection {
 
   private onData(data: Buffer): void {
     if (this.closing) return;
+    // Bytes outside a body start (or continue) a request head, which has a deadline of its own.
+    if (this.reading === undefined && this.headSince === 0) this.headSince = performance.now();
     const result = this.parser.execute(data);
     if (isParseError(result)) return this.refuse(result);
     const upgrading = this.upgrading;

@@ -31,6 +31,8 @@ export interface ProxyConfig {
    * they, not the proxy, end a kept-alive connection].
    */
   clientIdleMs?: number;
+  /** Longest time a client may take to send a request head [60 s, as Node's server]. */
+  headersTimeoutMs?: number;
   logger: Logger;
   random?: () => number;
 }
@@ -48,6 +50,7 @@ export interface RunningProxy {
 
 const UPSTREAM_KEEPALIVE_MS = 4_000;
 const CLIENT_IDLE_MS = 65_000;
+const HEADERS_TIMEOUT_MS = 60_000;
 const UPSTREAM_CONNECT_TIMEOUT_MS = 5_000;
 
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
@@ -122,6 +125,16 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
 
   // allowHalfOpen: a client's FIN is handled by the connection (the request under way is dropped, as
   // Node's server does), not by net closing the socket under it.
+  const headersTimeoutMs = config.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  const headSweep = setInterval(
+    () => {
+      const now = performance.now();
+      for (const connection of connections) connection.checkHeadDeadline(now, headersTimeoutMs);
+    },
+    Math.max(10, Math.min(5_000, headersTimeoutMs / 4)),
+  );
+  headSweep.unref();
+
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     connections.add(new ClientConnection(socket, context));
   });
@@ -175,6 +188,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         server.close(() => resolve());
         for (const connection of connections) connection.closeWhenIdle();
       });
+      clearInterval(headSweep);
       await routeClient?.stop();
       local.close();
       for (const pool of canaryPools.values()) pool.close();

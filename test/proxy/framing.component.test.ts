@@ -198,6 +198,16 @@ describe('connections', () => {
     expect(sampleValue(metrics, 'sluice_proxy_requests_total', { code: '502', method: 'POST' })).toBe(1);
   });
 
+  it('answers 408 to a client that sends its request head a byte at a time, past the limit', async () => {
+    const primary = await app('v1');
+    const proxy = await startTestProxy({ appPort: primary.port, headersTimeoutMs: 300 });
+    defer(() => proxy.drain());
+    const dribble = ['GET / HTTP/1.1\r\n', ...'x-slow: 1234567890'.split('')];
+    const answer = await exchange(proxy.port, dribble, 50);
+    expect(answer).toMatch(/^HTTP\/1.1 408 /);
+    expect(primary.requests).toBe(0);
+  });
+
   it('refuses CONNECT: a sidecar is no tunnel to elsewhere', async () => {
     const proxy = await proxyFor((await app('v1')).port);
     const answer = await exchange(proxy.port, ['CONNECT example:443 HTTP/1.1\r\nhost: example:443\r\n\r\n']);
