@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
+import { reusableGzip } from './gzip.js';
 
 /**
  * The payload of `sluice.dev/candidate` (DESIGN.md, "Held changes"): the held template or data as JSON,
@@ -63,9 +64,11 @@ export function parseSealKey(content: Buffer): SealKey {
   return Object.freeze({ encryption: derive('encryption'), iv: derive('iv') });
 }
 
+const gzip = reusableGzip(9);
+
 /** The annotation value for a candidate; throws CandidateTooLargeError when it would not fit. */
 export function encodeCandidate(value: unknown, key?: SealKey): string {
-  const compressed = gzipSync(JSON.stringify(value), { level: 9 });
+  const compressed = gzip(JSON.stringify(value));
   const encoded = key === undefined ? compressed.toString('base64') : SEALED_PREFIX + seal(compressed, key);
   if (encoded.length > MAX_CANDIDATE_BYTES) throw new CandidateTooLargeError(encoded.length);
   return encoded;

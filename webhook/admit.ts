@@ -1,8 +1,8 @@
 import {
   ANNOTATIONS,
   LABELS,
+  canaryAnnotationReader,
   MANAGED_ANNOTATIONS,
-  parseCanaryAnnotations,
   type CanaryConfig,
 } from '../src/annotations.js';
 import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
@@ -93,6 +93,8 @@ function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): Objec
   };
 }
 
+const readCanaryAnnotations = canaryAnnotationReader();
+
 /**
  * The canary configuration of an opted-in Deployment, or undefined when it is not opted in. Only an
  * opted-in Deployment has its sluice.dev annotations checked; a `sluice.dev/canary` that is neither
@@ -101,7 +103,7 @@ function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): Objec
 function readCanary(ref: ObjectRef, annotations: Record<string, string>): CanaryConfig | undefined {
   const opt = annotations[ANNOTATIONS.canary];
   if (opt === undefined || opt === 'disabled') return undefined;
-  const parsed = parseCanaryAnnotations(annotations);
+  const parsed = readCanaryAnnotations(annotations);
   if (!parsed.ok)
     throw new InvalidAnnotationsDenial(
       ref,

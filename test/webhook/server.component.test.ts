@@ -277,4 +277,23 @@ describe('the /mutate edge, on a plain HTTP server with a 1 KiB body limit', () 
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ response: { uid: 'u-1', allowed: true } });
   });
+
+  it('reads a chunked review whose chunks split a multi-byte character', async () => {
+    const uid = 'ü-€-𝄞';
+    const bytes = Buffer.from(
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' },
+      }),
+    );
+    const at = bytes.indexOf('𝄞') + 2;
+    const reply = await post({ 'transfer-encoding': 'chunked' }, (req) => {
+      req.write(bytes.subarray(0, bytes.indexOf('ü') + 1));
+      req.write(bytes.subarray(bytes.indexOf('ü') + 1, at));
+      setTimeout(() => req.end(bytes.subarray(at)), 20);
+    });
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ response: { uid, allowed: true } });
+  });
 });
