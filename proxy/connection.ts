@@ -50,7 +50,7 @@ const CLIENT_CLOSED = 499;
 const BAD_GATEWAY = 502;
 const GATEWAY_TIMEOUT = 504;
 
-/** Methods that change nothing on the app (RFC 9110 §9.2.1): the only ones ever sent twice. */
+/** Methods that change nothing on the app (RFC 9110 §9.2.1): the only ones sent again once they may have reached it. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** After the proxy closed its side, how long a client may take to close its own. */
