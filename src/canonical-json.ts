@@ -1,3 +1,5 @@
+import { setOwn } from './records.js';
+
 /**
  * Canonical JSON: the text of a value with the keys of every object sorted, so that equal values give equal
  * text and hash alike. Revisions (src/revision.ts) and route table versions (src/routes/table.ts) use it.
@@ -18,11 +20,8 @@ function sortedCopy(value: unknown): unknown {
   const object = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(object).sort()) {
-    const inner = sortedCopy(object[key]);
     // JSON.parse makes an own `__proto__` property; assigning one would set the copy's prototype instead.
-    if (key === '__proto__') {
-      Object.defineProperty(out, key, { value: inner, enumerable: true, writable: true, configurable: true });
-    } else out[key] = inner;
+    setOwn(out, key, sortedCopy(object[key]));
   }
   return out;
 }

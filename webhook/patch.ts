@@ -13,29 +13,63 @@ export type PatchOperation =
 
 export function diff(before: unknown, after: unknown): PatchOperation[] {
   const ops: PatchOperation[] = [];
-  collect(before, after, '', ops);
+  collect(before, after, [], ops);
   return ops;
 }
 
-/** Appends to `ops` what turns `before` into `after`: one array for the whole walk, not one per level. */
-function collect(before: unknown, after: unknown, path: string, ops: PatchOperation[]): void {
+/** The JSON Pointer of a path, built only for an operation: most of a walk emits none. */
+function pointer(tokens: readonly string[], last?: string): string {
+  let out = '';
+  for (const token of tokens) out += `/${escapePointer(token)}`;
+  return last === undefined ? out : `${out}/${escapePointer(last)}`;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Appends to `ops` what turns `before` into `after`: one array for the whole walk, and one stack of path
+ * tokens. The admitted object shares most of itself with the request, and a held change's template, rebuilt
+ * from the old object, has the keys of the new one in the same order: such objects are walked once, each
+ * value looked up once on each side.
+ */
+function collect(before: unknown, after: unknown, tokens: string[], ops: PatchOperation[]): void {
   if (before === after) return;
   if (isObject(before) && isObject(after)) {
-    for (const key of Object.keys(before)) {
-      if (!Object.hasOwn(after, key)) ops.push({ op: 'remove', path: `${path}/${escapePointer(key)}` });
+    const beforeKeys = Object.keys(before);
+    const afterKeys = Object.keys(after);
+    if (sameKeys(beforeKeys, afterKeys)) {
+      for (const key of afterKeys) descend(before[key], after[key], tokens, key, ops);
+      return;
     }
-    for (const key of Object.keys(after)) {
+    for (const key of beforeKeys) {
+      if (!Object.hasOwn(after, key)) ops.push({ op: 'remove', path: pointer(tokens, key) });
+    }
+    for (const key of afterKeys) {
       const value = after[key];
-      const known = Object.hasOwn(before, key);
-      // Most of an admitted object is shared with the request as it came: skip it before building a path.
-      if (known && before[key] === value) continue;
-      const at = `${path}/${escapePointer(key)}`;
-      if (!known) ops.push({ op: 'add', path: at, value });
-      else collect(before[key], value, at, ops);
+      if (!Object.hasOwn(before, key)) ops.push({ op: 'add', path: pointer(tokens, key), value });
+      else descend(before[key], value, tokens, key, ops);
     }
   } else if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
-    before.forEach((item, i) => collect(item, after[i], `${path}/${i}`, ops));
+    for (let i = 0; i < after.length; i++) descend(before[i], after[i], tokens, String(i), ops);
   } else {
-    ops.push({ op: 'replace', path, value: after });
+    ops.push({ op: 'replace', path: pointer(tokens), value: after });
   }
+}
+
+function descend(
+  before: unknown,
+  after: unknown,
+  tokens: string[],
+  token: string,
+  ops: PatchOperation[],
+): void {
+  // Most of an admitted object is shared with the request as it came: skip it before touching the path.
+  if (before === after) return;
+  tokens.push(token);
+  collect(before, after, tokens, ops);
+  tokens.pop();
 }
