@@ -67,7 +67,6 @@ export class ClientConnection {
   private reading: Exchange | undefined;
   private upgrading: Exchange | undefined;
   private readonly parser: HttpParser;
-  private clientEnded = false;
   /** Answered its last: bytes still coming are dropped, and the socket goes after a grace period. */
   private closing = false;
   private closed = false;
@@ -110,10 +109,12 @@ export class ClientConnection {
     });
     this.remoteAddress = socket.remoteAddress;
     socket.setNoDelay(true);
-    socket.setTimeout(context.clientIdleMs, () => {
+    // `setTimeout(ms, callback)` would listen once; the limit must hold for the connection's whole life.
+    socket.setTimeout(context.clientIdleMs);
+    socket.on('timeout', () => {
       // An exchange under way has the upstream's timeouts; here only a connection with nothing under
-      // way, one being closed, or a client that took none of its answer for the whole period.
-      if (this.idle || this.closing || socket.writableNeedDrain) socket.destroy();
+      // way, or a client that took none of its answer for the whole period.
+      if (this.idle || socket.writableNeedDrain) socket.destroy();
     });
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
@@ -164,7 +165,7 @@ export class ClientConnection {
   answered(exchange: Exchange, close: boolean): void {
     if (exchange !== this.current) return;
     this.current = undefined;
-    if (close || this.clientEnded || this.context.isDraining()) {
+    if (close || this.context.isDraining()) {
       this.endConnection();
       return;
     }
@@ -182,7 +183,9 @@ export class ClientConnection {
     this.queue.length = 0;
     if (last === undefined) this.socket.end();
     else this.socket.end(last);
-    this.socket.setTimeout(Math.min(CLOSE_GRACE_MS, this.context.clientIdleMs));
+    const socket = this.socket;
+    const cut = setTimeout(() => socket.destroy(), Math.min(CLOSE_GRACE_MS, this.context.clientIdleMs));
+    socket.once('close', () => clearTimeout(cut));
   }
 
   private begin(exchange: Exchange): void {
@@ -223,9 +226,9 @@ export class ClientConnection {
   private switchProtocols(exchange: Exchange, head: Buffer): void {
     this.upgrading = undefined;
     this.reading = undefined;
-    // CONNECT asks for a tunnel to elsewhere, which a sidecar has no business with; a switch behind a
-    // pipelined request has no clean place to happen.
-    // A switch that carries a body has no place for it: the bytes after the head belong to the new protocol.
+    // CONNECT asks for a tunnel to elsewhere, which a sidecar has no business with. A switch behind a
+    // pipelined request has no clean place to happen, and one that carries a body has no place for it:
+    // the bytes after the head belong to the new protocol.
     if (exchange.request.method === 'CONNECT') return this.closeWith(405);
     if (this.current !== undefined || exchange.hasBody) return this.closeWith(400);
     this.closed = true;
@@ -243,7 +246,6 @@ export class ClientConnection {
 
   private onEnd(): void {
     // As Node's server does by default: a client that closes its side has given up on what it asked.
-    this.clientEnded = true;
     this.current?.clientGone();
     this.current = undefined;
     this.reading = undefined;
@@ -284,10 +286,10 @@ class Exchange implements UpstreamListener {
   private bodySpent = false;
   private requestRead = false;
   private requestSent = false;
-  private responded = false;
   private rechunk = false;
   private closeAfter = false;
   private done = false;
+  /** The app's status, once its answer's head came; 0 before. */
   private status = 0;
   private retriedStale = false;
   /** Paused one side until the other drains: one listener each way, however many writes were refused. */
@@ -315,7 +317,6 @@ class Exchange implements UpstreamListener {
   }
 
   start(): void {
-    this.startedAt = performance.now();
     if (this.expect !== undefined) {
       if (this.expect.toLowerCase() !== '100-continue') {
         this.record(417);
@@ -413,7 +414,6 @@ class Exchange implements UpstreamListener {
 
   onResponseHead(status: number, statusMessage: string, rawHeaders: string[], chunked: boolean): boolean {
     const { context } = this.connection;
-    this.responded = true;
     this.status = status;
     const head = this.request.method === 'HEAD';
     const { headers, hasLength, transferEncoding } = responseHeaders(
@@ -423,7 +423,7 @@ class Exchange implements UpstreamListener {
     );
     const bodyless = head || status === 204 || status === 304;
     const client11 = this.request.versionMinor >= 1;
-    this.closeAfter = !this.request.keepAlive || !this.requestRead || context.isDraining();
+    this.closeAfter = this.closesConnection();
     if (!bodyless && !hasLength) {
       // A chunked body, or one that ends with the app's connection: chunked again for an HTTP/1.1
       // client, delimited by closing the connection for an HTTP/1.0 one.
@@ -468,8 +468,6 @@ class Exchange implements UpstreamListener {
 
   onResponseEnd(): void {
     if (this.rechunk) this.connection.write(LAST_CHUNK);
-    // The app answered before the request ended: that connection is out of step, so it is not reused.
-    if (!this.requestSent) this.upstream?.destroy();
     if (this.done) return;
     this.done = true;
     this.record(this.status);
@@ -489,11 +487,10 @@ class Exchange implements UpstreamListener {
     }
     const upstream = this.upstream;
     this.upstream = undefined;
-    const bodyAgain = !this.hasBody || !this.bodySpent;
-    // Sent again only when the app cannot have acted on it: it never got the request (no connection),
-    // or the method changes nothing.
+    // Sent again only when the body is still whole and the app cannot have acted on the request: it never
+    // got it (no connection), or the method changes nothing.
     const unsent = err.code === 'ConnectRefused' || err.code === 'ConnectTimeout';
-    const resendable = bodyAgain && (unsent || SAFE_METHODS.has(this.request.method));
+    const resendable = !this.bodySpent && (unsent || SAFE_METHODS.has(this.request.method));
     const stale = upstream?.reused === true && (err.code === 'Reset' || err.code === 'ClosedEarly');
     if (resendable && stale && !this.retriedStale) {
       // A keep-alive connection the app closed as the request went out: a race, not a failure of the
@@ -537,14 +534,14 @@ class Exchange implements UpstreamListener {
     this.done = true;
     this.upstream?.destroy();
     this.record(status);
-    return !this.responded;
+    return this.status === 0;
   }
 
   /** Answers with a short JSON body of our own; the caller has counted it. */
   private reply(status: number, body: object): void {
     const text = JSON.stringify(body);
     const { context } = this.connection;
-    const close = !this.request.keepAlive || !this.requestRead || context.isDraining();
+    const close = this.closesConnection();
     const headers = [
       'content-type',
       'application/json',
@@ -559,6 +556,12 @@ class Exchange implements UpstreamListener {
     this.connection.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${headBlock(headers)}${sent}`);
     this.done = true;
     this.connection.answered(this, close);
+  }
+
+  /** The connection cannot carry another request after this answer. */
+  private closesConnection(): boolean {
+    // A request not read to its end leaves the rest of its body where the next request would start.
+    return !this.request.keepAlive || !this.requestRead || this.connection.context.isDraining();
   }
 
   private record(status: number): void {

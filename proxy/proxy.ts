@@ -108,8 +108,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       destination === 'canary' ? (canaryPools.get(current.canary?.origin ?? '') ?? local) : local,
     isDraining: () => draining,
     upgrade(socket, request, head, clientAddress) {
-      const current = route;
-      const destination = chooseDestination(current, role, rawHeaderReader(request.headers), random);
+      const { destination, route: current } = context.route(request.headers);
       const target =
         destination === 'canary' && current.canary !== null
           ? { host: current.canary.hostname, port: current.canary.port, destination }

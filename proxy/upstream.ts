@@ -170,7 +170,8 @@ export class UpstreamConnection {
         upgrade,
         keepAlive,
       ) => {
-        this.touch('BodyTimeout');
+        // The read that brought the head set the deadline; from here it is the body's.
+        this.deadlineCode = 'BodyTimeout';
         // 1xx answers (100 Continue, 103 Early Hints) are not the response: the next message is.
         if (status < 200 && status !== 101) {
           this.informational = true;
@@ -197,7 +198,10 @@ export class UpstreamConnection {
         }
         this.responseEnded = true;
         this.listener?.onResponseEnd();
-        this.settle();
+        // An answer that came before its request was all sent leaves this connection out of step with
+        // the app: it is never reused.
+        if (this.requestEnded) this.settle();
+        else this.destroy();
       },
     });
     this.socket = net.connect({
@@ -238,9 +242,9 @@ export class UpstreamConnection {
     this.responseEnded = false;
     this.requestEnded = false;
     this.informational = false;
-    if (this.connected) this.touch('HeadersTimeout');
   }
 
+  /** Writes part of the request; until the answer starts, the app's deadline runs from the last write. */
   write(data: Buffer | string): boolean {
     if (!this.responseStarted) this.touch('HeadersTimeout');
     return this.socket.write(data as Buffer);
