@@ -134,7 +134,11 @@ describe('a release on a real control plane', () => {
         '-o',
         'jsonpath={range .items[*]}{.metadata.name}: {.status}{"\\n"}{end}',
       ]);
-      console.error(`${state.stdout}${state.stderr}\n${conditions.stdout}${conditions.stderr}`);
+      // A Node gone NotReady marks its Pods not Ready: the fake Node's state belongs next to its Pods'.
+      const nodes = await c().tryKubectl(['get', 'nodes', '-o', 'wide']);
+      console.error(
+        `${state.stdout}${state.stderr}\n${conditions.stdout}${conditions.stderr}\n${nodes.stdout}${nodes.stderr}`,
+      );
     }
     namespaceInUse = undefined;
     await controller?.stop();

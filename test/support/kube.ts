@@ -244,6 +244,11 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       `--service-account-private-key-file=${serviceAccountKey.keyPath}`,
       '--use-service-account-credentials=false',
       '--service-cluster-ip-range=10.96.0.0/16',
+      // kwok renews the fake Node's lease; when a loaded machine delays it past the grace period (50 s), the
+      // node lifecycle controller marks every Pod on the Node not Ready, and kwok never marks them Ready again:
+      // ReplicaSets stay at READY 0 with their Pods "Running 1/1". No kubelet here can really be lost. (The
+      // controller stays on: it lifts the not-ready taint a new Node is created with.)
+      '--node-monitor-grace-period=1h',
     ]);
     const scheduler = start('kube-scheduler', componentArgs(schedulerPort));
     const kwok = start('kwok', [
