@@ -7,6 +7,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
 import { sendJson } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
+import { parseReview } from './parse.js';
 import { readReview, reviewResponse } from './review.js';
 
 /**
@@ -113,7 +114,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
   const mutate = (req: http.IncomingMessage, res: http.ServerResponse, body: string): void => {
     let value: unknown;
     try {
-      value = JSON.parse(body);
+      value = parseReview(body);
     } catch (err) {
       return malformed(req, res, 400, `the body is not JSON: ${(err as Error).message}`);
     }
