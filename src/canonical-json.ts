@@ -6,22 +6,58 @@ import { setOwn } from './records.js';
  */
 
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortedCopy(value));
+  return JSON.stringify(sorted(value));
 }
 
 /**
- * The value with the keys of every object inserted in sorted order, the order JSON.stringify then writes
- * them in (array-index keys such as "10" first, in numeric order, as in any object). One copy and one
- * native stringify cost half of what a replacer that sorts at every level did.
+ * The value with the keys of every object in sorted order, the order JSON.stringify then writes them in
+ * (array-index keys such as "10" first, in numeric order, as in any object). One copy and one native
+ * stringify cost half of what a replacer that sorts at every level did. Only what is out of order is
+ * copied: a plain object whose keys already come sorted and whose values need no copy is used as it is
+ * (the API server writes maps, such as labels, env entries' `{name, value}`, in key order), and so is an
+ * array none of whose items needs one.
  */
-function sortedCopy(value: unknown): unknown {
+function sorted(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(sortedCopy);
-  const object = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(object).sort()) {
-    // JSON.parse makes an own `__proto__` property; assigning one would set the copy's prototype instead.
-    setOwn(out, key, sortedCopy(object[key]));
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const out = sorted(item);
+      if (copy === undefined && out !== item) copy = value.slice(0, i);
+      copy?.push(out);
+    }
+    return copy ?? value;
   }
-  return out;
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object);
+  if (isPlain(object) && inOrder(keys)) {
+    let copy: Record<string, unknown> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const item = object[key];
+      const out = sorted(item);
+      if (copy === undefined && out !== item) {
+        copy = {};
+        for (let j = 0; j < i; j++) setOwn(copy, keys[j] as string, object[keys[j] as string]);
+      }
+      if (copy !== undefined) setOwn(copy, key, out);
+    }
+    return copy ?? object;
+  }
+  const copy: Record<string, unknown> = {};
+  // JSON.parse makes an own `__proto__` property; assigning one would set the copy's prototype instead.
+  for (const key of keys.sort()) setOwn(copy, key, sorted(object[key]));
+  return copy;
+}
+
+/** An object JSON.stringify writes as its own enumerable properties alone: no prototype but Object's. */
+function isPlain(object: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(object);
+  return proto === Object.prototype || proto === null;
+}
+
+function inOrder(keys: readonly string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) > (keys[i] as string)) return false;
+  return true;
 }
