@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   CandidateTooLargeError,
@@ -7,8 +8,10 @@ import {
   encodeCandidate,
   InvalidSealKeyError,
   isSealed,
+  MAX_CANDIDATE_BYTES,
   parseSealKey,
 } from '../src/candidate.js';
+import { seededRandom } from './support/random.js';
 
 const key = parseSealKey(randomBytes(32));
 
@@ -48,6 +51,21 @@ describe('held candidates', () => {
   it('over 200 KiB after compression are refused', () => {
     const noise = randomBytes(160 * 1024).toString('base64');
     expect(() => encodeCandidate({ noise })).toThrow(CandidateTooLargeError);
+  });
+
+  it('that fit only when compressed harder are compressed harder, not refused', () => {
+    const random = seededRandom(73_700);
+    const words = Array.from({ length: 4096 }, (_, i) => `${i.toString(36)}x`);
+    const value = {
+      text: Array.from({ length: 73_700 }, () => words[Math.floor(random() * 4096)]).join(' '),
+    };
+    const base64Length = (level: number) =>
+      Math.ceil(gzipSync(JSON.stringify(value), { level }).length / 3) * 4;
+    expect(base64Length(1)).toBeGreaterThan(MAX_CANDIDATE_BYTES);
+    expect(base64Length(9)).toBeLessThanOrEqual(MAX_CANDIDATE_BYTES);
+    const encoded = encodeCandidate(value);
+    expect(encoded.length).toBe(base64Length(9));
+    expect(decodeCandidate(encoded)).toEqual(value);
   });
 
   it('that compress well fit even when large', () => {

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { PodTemplate } from '../src/pod-template.js';
 import { canonicalJson } from '../src/canonical-json.js';
-import { dataRevision, revision } from '../src/revision.js';
+import { normaliseTemplate } from '../src/injection.js';
+import { dataRevision, revision, templateRevision } from '../src/revision.js';
 import { injectProxy } from '../webhook/inject.js';
 import { seededRandom } from './support/random.js';
 import { CONFIG } from './webhook/support.js';
@@ -49,6 +51,17 @@ describe('revisions', () => {
       annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-22T08:00:00Z' },
     };
     expect(revision(restarted)).toBe(revision(template()));
+  });
+
+  it('are taken from the canonical JSON of the normalised template, which templateRevision hands back', () => {
+    for (const t of [template(), injected(template()), { spec: { containers: [] } }]) {
+      const { revision: rev, normalisedJson } = templateRevision(t);
+      expect(normalisedJson).toBe(canonicalJson(normaliseTemplate(t)));
+      const hashed = canonicalJson({ template: normaliseTemplate(t), configs: [] });
+      expect(hashed).toBe(`{"configs":[],"template":${normalisedJson}}`);
+      expect(rev).toBe(revision(t));
+      expect(rev).toBe(createHash('sha256').update(hashed).digest('hex').slice(0, 10));
+    }
   });
 
   it('change with the image', () => {

@@ -5,16 +5,17 @@ import {
   MANAGED_ANNOTATIONS,
   type CanaryConfig,
 } from '../src/annotations.js';
-import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
-import { removeInjection } from '../src/injection.js';
+import { CandidateTooLargeError, encodeCandidateJson, type SealKey } from '../src/candidate.js';
+import { removeInjection, RESTARTED_AT } from '../src/injection.js';
 import {
   configObjectShape,
   deploymentShape,
   type ConfigObject,
   type Deployment,
   type ObjectMeta,
+  type PodTemplate,
 } from '../src/pod-template.js';
-import { dataRevision, revision } from '../src/revision.js';
+import { dataRevision, revision, templateRevision } from '../src/revision.js';
 import { explain, type Shape, type ShapeIssue } from '../src/shape.js';
 import {
   CandidateTooLargeDenial,
@@ -161,14 +162,26 @@ function checkPromotion(
   if (marker !== actual) throw new PromotionMismatchDenial(ref, marker, actual);
 }
 
-function encodeHeld(ref: ObjectRef, value: unknown, key?: SealKey): string {
+function encodeHeld(ref: ObjectRef, json: string, key?: SealKey): string {
   try {
-    return encodeCandidate(value, key);
+    return encodeCandidateJson(json, key);
   } catch (err) {
     if (err instanceof CandidateTooLargeError)
       throw new CandidateTooLargeDenial(ref, err.message, { cause: err });
     throw err;
   }
+}
+
+/**
+ * The held candidate's JSON: `{ revision, template }`, the template as its author wrote it (the proxy taken
+ * out). That is the normalised template whose canonical JSON the revision was just taken from, so the text is
+ * reused, unless the template carries `kubectl rollout restart`'s stamp, which normalising drops and the
+ * candidate keeps.
+ */
+function heldTemplateJson(revision: string, bare: PodTemplate, normalisedJson: string): string {
+  return bare.metadata?.annotations?.[RESTARTED_AT] === undefined
+    ? `{"revision":${JSON.stringify(revision)},"template":${normalisedJson}}`
+    : JSON.stringify({ revision, template: bare });
 }
 
 function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decision {
@@ -192,7 +205,7 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   }
 
   const template = object.spec.template;
-  const candidate = revision(template);
+  const { revision: candidate, normalisedJson } = templateRevision(template);
   const oldAnnotations = old?.metadata.annotations ?? {};
   const bare = removeInjection(template);
   const inject = (proxyFree: typeof template, rev: string) =>
@@ -218,7 +231,7 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
       out.spec.template = inject(removeInjection(old.spec.template), stable);
       held = {
         revision: candidate,
-        payload: encodeHeld(ref, { revision: candidate, template: bare }),
+        payload: encodeHeld(ref, heldTemplateJson(candidate, bare, normalisedJson)),
       };
     }
   }
@@ -252,7 +265,7 @@ function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', co
       revision: candidate,
       payload: encodeHeld(
         ref,
-        { revision: candidate, data: object.data ?? {}, binaryData: object.binaryData ?? {} },
+        JSON.stringify({ revision: candidate, data: object.data ?? {}, binaryData: object.binaryData ?? {} }),
         key,
       ),
     };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { decodeCandidate } from '../../src/candidate.js';
 import { admit, MalformedObjectError } from '../../webhook/admit.js';
 import {
   CandidateTooLargeDenial,
@@ -31,6 +32,31 @@ describe('admission', () => {
       admit(deepFreeze(request({ operation: 'UPDATE', object: optOut, oldObject: old })), CONFIG).allowed,
     ).toBe(true);
     expect(review).toEqual(copy);
+  });
+
+  it('holds a template with kubectl rollout restart’s stamp with the stamp, as it was written', () => {
+    const old = stored();
+    const object = structuredClone(old);
+    const restartedAt = { 'kubectl.kubernetes.io/restartedAt': '2026-12-03T10:00:00Z' };
+    const meta = object.spec.template.metadata as { annotations?: Record<string, string> };
+    meta.annotations = { ...meta.annotations, ...restartedAt };
+    object.spec.template.spec.containers = object.spec.template.spec.containers.map((c) => ({
+      ...c,
+      image: 'example/podinfo:next',
+    }));
+    const decision = admit(request({ operation: 'UPDATE', object, oldObject: old }), CONFIG);
+    if (!decision.allowed) throw new Error(decision.denial.message);
+    const held = decision.patch.find((op) => op.path === '/metadata/annotations/sluice.dev~1candidate');
+    const candidate = decodeCandidate(
+      held !== undefined && 'value' in held ? (held.value as string) : '',
+    ) as {
+      template: {
+        metadata: { annotations: Record<string, string> };
+        spec: { containers: { image: string }[] };
+      };
+    };
+    expect(candidate.template.metadata.annotations).toMatchObject(restartedAt);
+    expect(candidate.template.spec.containers.map((c) => c.image)).toEqual(['example/podinfo:next']);
   });
 
   it('denies a change too large to hold, and says so', () => {
