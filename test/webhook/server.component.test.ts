@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,6 +277,37 @@ describe('the /mutate edge, on a plain HTTP server with a 1 KiB body limit', () 
     const res = await fetch(`http://127.0.0.1:${port}/mutate?timeout=10s`, { method: 'POST', body });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ response: { uid: 'u-1', allowed: true } });
+  });
+
+  it('answers pipelined reviews on one connection, each with its own body, in order', async () => {
+    const review = (uid: string) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' },
+      });
+    const uids = ['first', 'second-é', 'third'];
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => {
+        received += d;
+        if (received.split('"uid"').length - 1 === uids.length) socket.end();
+      });
+      socket.on('end', () => resolve(received));
+      socket.on('error', reject);
+      // All three in one write: the second's head arrives before the first's body is handed over.
+      socket.write(
+        uids
+          .map((uid) => {
+            const body = review(uid);
+            return `POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+          })
+          .join(''),
+      );
+    });
+    expect([...text.matchAll(/"uid":"([^"]*)"/g)].map((m) => m[1])).toEqual(uids);
   });
 
   it('reads a chunked review whose chunks split a multi-byte character', async () => {
