@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
  * array is checked for balanced strings and brackets rather than parsed, and so not for every rule of JSON.
  */
 
-const KEY = '"managedFields":[';
+const KEY = '"managedFields":';
 const MARKER = `sluice:unread:${randomUUID()}`;
 const MARKER_JSON = JSON.stringify(MARKER);
 
@@ -28,19 +28,18 @@ const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 
 export function parseReview(text: string): unknown {
-  let at = text.indexOf(KEY);
-  if (at === -1) return JSON.parse(text);
+  let open = nextArray(text, 0);
+  if (open === -1) return JSON.parse(text);
   let stripped = '';
   let copied = 0;
   let replaced = 0;
-  while (at !== -1) {
-    const open = at + KEY.length - 1;
+  while (open !== -1) {
     const end = endOfArray(text, open);
     if (end === -1) return JSON.parse(text);
     stripped += text.slice(copied, open) + MARKER_JSON;
     copied = end;
     replaced++;
-    at = text.indexOf(KEY, end);
+    open = nextArray(text, end);
   }
   stripped += text.slice(copied);
   let value: unknown;
@@ -65,6 +64,18 @@ function field(value: unknown, key: string): Record<string, unknown> | undefined
   return typeof inner === 'object' && inner !== null && !Array.isArray(inner)
     ? (inner as Record<string, unknown>)
     : undefined;
+}
+
+/**
+ * The index of the next `[` that opens a managedFields array, from `from` on, or -1. Each `[` is found by
+ * itself and the key looked for before it: a search for one character runs at memory speed, one for the
+ * whole key over the review took 10 µs of the 20 that finding and skipping both arrays did.
+ */
+function nextArray(text: string, from: number): number {
+  for (let at = text.indexOf('[', from); at !== -1; at = text.indexOf('[', at + 1)) {
+    if (at >= KEY.length && text.startsWith(KEY, at - KEY.length)) return at;
+  }
+  return -1;
 }
 
 /**
