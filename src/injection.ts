@@ -127,18 +127,22 @@ function setOrDrop(meta: ObjectMeta, key: 'annotations' | 'labels', value: Recor
  * when it has no port of that name. Pure: only the levels that change are copied.
  */
 export function withPortRenamed(container: Container, from: string, to: string): Container {
-  let out = container;
+  // One copy of the container, made at the first change: a spread per changed field copied it up to four times.
+  let out: Container | undefined;
   const ports = container.ports;
   if (ports?.some((p) => p.name === from)) {
-    out = { ...out, ports: ports.map((p) => (p.name === from ? { ...p, name: to } : p)) };
+    out = { ...container };
+    out.ports = ports.map((p) => (p.name === from ? { ...p, name: to } : p));
   }
   for (const kind of PROBE_KINDS) {
     const probe: Probe | undefined = container[kind];
     if (probe === undefined) continue;
     const renamed = probeWithPortRenamed(probe, from, to);
-    if (renamed !== probe) out = { ...out, [kind]: renamed };
+    if (renamed === probe) continue;
+    out ??= { ...container };
+    out[kind] = renamed;
   }
-  return out;
+  return out ?? container;
 }
 
 function probeWithPortRenamed(probe: Probe, from: string, to: string): Probe {
