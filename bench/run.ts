@@ -35,6 +35,7 @@ const webhook =
         warmup: quick ? 200 : 1_000,
         rounds: quick ? 1 : 3,
         seconds: quick ? 2 : 10,
+        warmupSeconds: quick ? 1 : 5,
         connections: 16,
         probeRate: 500,
         lowProbeRate: 100,

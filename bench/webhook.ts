@@ -39,6 +39,11 @@ export interface WebhookBenchOptions {
   warmup: number;
   rounds: number;
   seconds: number;
+  /**
+   * Untimed wrk load on each server before the first round: V8 compiles the webhook's hot paths and grows
+   * its young generation during the first few thousand reviews, which counted against round 1 of every run.
+   */
+  warmupSeconds: number;
   connections: number;
   probeRate: number;
   /** A second, lower fixed rate: the latency of a review that does not wait behind others. */
@@ -202,13 +207,24 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
     const script = wrkPostScript(join(dir, 'review.lua'), body);
 
     log(
-      `webhook over HTTPS: ${options.rounds} rounds × (static allow, webhook), the held image change; ` +
+      `webhook over HTTPS: ${options.warmupSeconds} s of untimed wrk load on each server, then ` +
+        `${options.rounds} rounds × (static allow, webhook), the held image change; ` +
         `wrk ${options.connections} keep-alive connections for ${options.seconds} s, then 1 keep-alive ` +
         `connection at ${options.lowProbeRate} and at ${options.probeRate} reviews/s for ${options.probeSeconds} s ` +
         `each. Each server is one ` +
         `single-threaded Node.js process ("one core"); wrk and this probe share the machine's other core, ` +
         `and any other work on it, with them.`,
     );
+    for (const path of ['staticAllow', 'webhook'] as const) {
+      await wrk(
+        `https://127.0.0.1:${ports[path]}/mutate`,
+        options.connections,
+        options.warmupSeconds,
+        undefined,
+        script,
+      );
+    }
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     for (let r = 1; r <= options.rounds; r++) {
       for (const path of ['staticAllow', 'webhook'] as const) {
         const sample = () => {
