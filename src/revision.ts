@@ -30,38 +30,33 @@ export function dataRevision(config: Pick<TrackedConfig, 'data' | 'binaryData'>)
   return dataDigest(config).slice(0, REVISION_LENGTH);
 }
 
-/** A template's revision, and the canonical JSON of the normalised template it was taken from. */
+/** A revision, and the canonical JSON of the normalised template it was taken from. */
 export interface TemplateRevision {
   readonly revision: string;
   readonly normalisedJson: string;
 }
 
 /**
- * `revision(template)` with the text it hashed: the canonical JSON of `{ template, configs: [] }` is that of
- * the normalised template between fixed text ("configs" sorts before "template"), so the template is
- * serialised once, and a caller that stores it (the webhook's held candidate) can store this text.
+ * The revision of a release, with the template's part of the text it hashed. The hashed text is the
+ * canonical JSON of `{ template, configs }`: "configs" sorts before "template", so it is written here from
+ * its two parts, and a caller that stores the template (the webhook's held candidate) stores that part
+ * instead of serialising the template again. The webhook, which makes no API calls, passes no configs: the
+ * revisions it writes on a Deployment are those of the template alone.
  */
-export function templateRevision(template: PodTemplate): TemplateRevision {
-  const normalisedJson = canonicalJson(normaliseTemplate(template));
-  return {
-    revision: sha256(`{"configs":[],"template":${normalisedJson}}`).slice(0, REVISION_LENGTH),
-    normalisedJson,
-  };
-}
-
-/**
- * The revision of a release. The webhook, which makes no API calls, passes no configs: the revisions it
- * writes on a Deployment are those of the template alone.
- */
-export function revision(template: PodTemplate, configs: readonly TrackedConfig[] = []): string {
-  if (configs.length === 0) return templateRevision(template).revision;
+export function templateRevision(
+  template: PodTemplate,
+  configs: readonly TrackedConfig[] = [],
+): TemplateRevision {
   const tracked = [...configs]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1))
     .map((c) => ({ ref: `${c.kind}/${c.name}`, digest: dataDigest(c) }));
-  return sha256(canonicalJson({ template: normaliseTemplate(template), configs: tracked })).slice(
-    0,
-    REVISION_LENGTH,
-  );
+  const normalisedJson = canonicalJson(normaliseTemplate(template));
+  const hashed = `{"configs":${canonicalJson(tracked)},"template":${normalisedJson}}`;
+  return { revision: sha256(hashed).slice(0, REVISION_LENGTH), normalisedJson };
+}
+
+export function revision(template: PodTemplate, configs: readonly TrackedConfig[] = []): string {
+  return templateRevision(template, configs).revision;
 }
 
 /** A tracked ConfigMap or Secret as a release names it: its own data revision. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { PodTemplate } from '../src/pod-template.js';
 import { canonicalJson } from '../src/canonical-json.js';
 import { normaliseTemplate } from '../src/injection.js';
-import { dataRevision, revision, templateRevision } from '../src/revision.js';
+import { dataDigest, dataRevision, revision, templateRevision } from '../src/revision.js';
 import { injectProxy } from '../webhook/inject.js';
 import { seededRandom } from './support/random.js';
 import { CONFIG } from './webhook/support.js';
@@ -53,14 +53,17 @@ describe('revisions', () => {
     expect(revision(restarted)).toBe(revision(template()));
   });
 
-  it('are taken from the canonical JSON of the normalised template, which templateRevision hands back', () => {
+  it('are the hash of the canonical JSON of the normalised template and the configs, whose template part templateRevision hands back', () => {
+    const config = { kind: 'ConfigMap' as const, name: 'a', data: { k: 'v' } };
     for (const t of [template(), injected(template()), { spec: { containers: [] } }]) {
-      const { revision: rev, normalisedJson } = templateRevision(t);
-      expect(normalisedJson).toBe(canonicalJson(normaliseTemplate(t)));
-      const hashed = canonicalJson({ template: normaliseTemplate(t), configs: [] });
-      expect(hashed).toBe(`{"configs":[],"template":${normalisedJson}}`);
-      expect(rev).toBe(revision(t));
-      expect(rev).toBe(createHash('sha256').update(hashed).digest('hex').slice(0, 10));
+      for (const configs of [[], [config]]) {
+        const { revision: rev, normalisedJson } = templateRevision(t, configs);
+        expect(normalisedJson).toBe(canonicalJson(normaliseTemplate(t)));
+        const tracked = configs.map((c) => ({ ref: `${c.kind}/${c.name}`, digest: dataDigest(c) }));
+        const hashed = canonicalJson({ template: normaliseTemplate(t), configs: tracked });
+        expect(rev).toBe(createHash('sha256').update(hashed).digest('hex').slice(0, 10));
+        expect(rev).toBe(revision(t, configs));
+      }
     }
   });
 

@@ -205,9 +205,10 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   }
 
   const template = object.spec.template;
-  const { revision: candidate, normalisedJson } = templateRevision(template);
-  const oldAnnotations = old?.metadata.annotations ?? {};
   const bare = removeInjection(template);
+  // Normalising takes the proxy out again, which for a template without it changes nothing.
+  const { revision: candidate, normalisedJson } = templateRevision(bare);
+  const oldAnnotations = old?.metadata.annotations ?? {};
   const inject = (proxyFree: typeof template, rev: string) =>
     injectProxy(proxyFree, { ref, port: canary.port ?? undefined, revision: rev }, config.proxy);
 

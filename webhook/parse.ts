@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isObject } from '../src/shape.js';
 
 /**
  * JSON.parse of an AdmissionReview's text, without building the one part of it the webhook never reads: the
@@ -59,11 +60,8 @@ export function parseReview(text: string): unknown {
 }
 
 function field(value: unknown, key: string): Record<string, unknown> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const inner = (value as Record<string, unknown>)[key];
-  return typeof inner === 'object' && inner !== null && !Array.isArray(inner)
-    ? (inner as Record<string, unknown>)
-    : undefined;
+  const inner = isObject(value) ? value[key] : undefined;
+  return isObject(inner) ? inner : undefined;
 }
 
 /**
