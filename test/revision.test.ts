@@ -155,9 +155,12 @@ function randomJson(random: () => number, depth: number): unknown {
       return Array.from({ length: Math.floor(random() * 4) }, () => randomJson(random, depth + 1));
     default: {
       const object: Record<string, unknown> = {};
-      const size = Math.floor(random() * 6);
+      // Now and then an object wider than the canonical serialiser sorts by insertion (24 keys).
+      const wide = random() < 0.05;
+      const size = wide ? 20 + Math.floor(random() * 20) : Math.floor(random() * 6);
       for (let i = 0; i < size; i++) {
-        Object.defineProperty(object, pick(KEYS), {
+        const key = wide && random() < 0.5 ? `k${Math.floor(random() * 1000)}` : pick(KEYS);
+        Object.defineProperty(object, key, {
           value: randomJson(random, depth + 1),
           enumerable: true,
           writable: true,

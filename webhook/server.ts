@@ -4,10 +4,10 @@ import type { SecureContextOptions } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
-import { sendJson } from '../src/server.js';
+import { sendText } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
 import { parseReview } from './parse.js';
-import { readReview, reviewResponse } from './review.js';
+import { readReview, reviewResponseJson } from './review.js';
 
 /**
  * The webhook's HTTPS edge: translates AdmissionReviews to and from the pure `admit`, and counts them.
@@ -140,8 +140,12 @@ export function readBody(req: http.IncomingMessage, limit: number): Promise<stri
 
 /** Answers with a JSON body; a request whose body was not read to its end closes the connection. */
 function reply(req: http.IncomingMessage, res: http.ServerResponse, status: number, value: unknown): void {
+  replyText(req, res, status, JSON.stringify(value));
+}
+
+function replyText(req: http.IncomingMessage, res: http.ServerResponse, status: number, json: string): void {
   if (!req.complete) res.shouldKeepAlive = false;
-  sendJson(res, status, value);
+  sendText(res, status, json, 'application/json');
 }
 
 /**
@@ -158,6 +162,15 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
     labelNames: ['kind', 'operation', 'result'] as const,
     registers: [registry],
   });
+  // prom-client hashes a label object on every inc (a microsecond a review); a child per label set is kept
+  // instead. The sets are few: four kinds, the review's operations (checked) and five results.
+  const counted = new Map<string, { inc: () => void }>();
+  const count = (kind: string, operation: string, result: string): void => {
+    const key = `${kind} ${operation} ${result}`;
+    let child = counted.get(key);
+    if (child === undefined) counted.set(key, (child = admissions.labels(kind, operation, result)));
+    child.inc();
+  };
   const duration = new Histogram({
     name: 'sluice_webhook_admission_duration_seconds',
     help: 'Time to answer an admission review, from parsed body to response.',
@@ -165,7 +178,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
     registers: [registry],
   });
   const malformed = (req: http.IncomingMessage, res: http.ServerResponse, status: number, reason: string) => {
-    admissions.inc({ kind: 'unknown', operation: 'unknown', result: 'malformed' });
+    count('unknown', 'unknown', 'malformed');
     reply(req, res, status, { reason });
   };
 
@@ -192,11 +205,11 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
       decision = admit(request, config);
     } catch (err) {
       if (!(err instanceof MalformedObjectError)) throw err;
-      admissions.inc({ ...labels, result: 'malformed' });
+      count(labels.kind, labels.operation, 'malformed');
       return reply(req, res, 400, { reason: err.message });
     }
     const result = !decision.allowed ? 'denied' : decision.patch.length > 0 ? 'patched' : 'allowed';
-    admissions.inc({ ...labels, result });
+    count(labels.kind, labels.operation, result);
     duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (!decision.allowed) {
       logger.info(
@@ -210,7 +223,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
         'admissionDenied',
       );
     }
-    reply(req, res, 200, reviewResponse(request.uid, decision));
+    replyText(req, res, 200, reviewResponseJson(request.uid, decision));
   };
 
   const app = express();
@@ -251,7 +264,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
           mutate(req, res, body);
         } catch (err) {
           logger.error({ err, path: '/mutate' }, 'requestFailed');
-          admissions.inc({ kind: 'unknown', operation: 'unknown', result: 'error' });
+          count('unknown', 'unknown', 'error');
           if (!res.headersSent) reply(req, res, 500, { reason: 'internal error' });
           else res.destroy();
         }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { readReview } from '../../webhook/review.js';
+import { ForgedPromotionDenial } from '../../webhook/denials.js';
+import { readReview, reviewResponse, reviewResponseJson, type Decision } from '../../webhook/review.js';
 import { jsonFuzzer } from '../support/json-fuzz.js';
 import { seededRandom } from '../support/random.js';
 import { deployment, gvk, request } from './support.js';
@@ -77,5 +78,28 @@ describe('reading an AdmissionReview', () => {
     }
     expect(outcomes.accepted).toBeGreaterThan(2_000);
     expect(outcomes.refused).toBeGreaterThan(2_000);
+  });
+});
+
+describe('answering an AdmissionReview', () => {
+  it('writes the text JSON.stringify would, patch or not', () => {
+    const ref = { kind: 'Deployment', namespace: 'shop', name: 'web' };
+    const decisions: Decision[] = [
+      { allowed: true, patch: [] },
+      {
+        allowed: true,
+        patch: [
+          { op: 'add', path: '/metadata/annotations/sluice.dev~1candidate', value: 'H4sIAAAA+/=' },
+          { op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'shop/web:1.0 "é\u2028' },
+          { op: 'remove', path: '/metadata/annotations/sluice.dev~1promote' },
+        ],
+      },
+      { allowed: false, denial: new ForgedPromotionDenial(ref, 'alice') },
+    ];
+    for (const uid of ['0d6c1e7a-3b2f-4c9d-8e1a-5f4b3c2d1e0f', 'a"b\\c\u2028']) {
+      for (const decision of decisions) {
+        expect(reviewResponseJson(uid, decision)).toBe(JSON.stringify(reviewResponse(uid, decision)));
+      }
+    }
   });
 });
