@@ -51,7 +51,10 @@ function sorted(value: unknown): unknown {
   return copy;
 }
 
-/** Past this many keys, insertion sort's quadratic comparisons cost more than the built-in sort's setup. */
+/**
+ * Up to this many keys insertion sort is the faster of the two (shuffled keys: 541 against 720 ns at 24,
+ * even at 32, and behind from there on, 4.4 against 2.6 µs at 64).
+ */
 const INSERTION_SORT_KEYS = 24;
 
 /**
