@@ -74,12 +74,16 @@ export function normaliseTemplate(template: PodTemplate): PodTemplate {
 export function removeInjection(template: PodTemplate): PodTemplate {
   const spec = withoutProxy(template.spec);
   const meta = template.metadata;
-  return meta === undefined
-    ? { ...template, spec }
-    : { ...template, metadata: withoutOurMetadata(meta), spec };
+  const metadata = meta === undefined ? undefined : withoutOurMetadata(meta);
+  // A template without injection (the webhook's, once taken out, normalised again for its revision) is its
+  // own result: nothing copied.
+  if (spec === template.spec && metadata === meta) return template;
+  return metadata === undefined ? { ...template, spec } : { ...template, metadata, spec };
 }
 
+/** The metadata without sluice's annotations and label, and without the maps that leaves empty. */
 function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
+  if (!hasOurMetadata(meta)) return meta;
   const out = { ...meta };
   if (meta.annotations !== undefined) {
     const annotations = Object.fromEntries(
@@ -95,6 +99,23 @@ function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
     setOrDrop(out, 'labels', labels);
   }
   return out;
+}
+
+/** Whether withoutOurMetadata changes anything: a key of ours, or a map that is (or would be left) empty. */
+function hasOurMetadata(meta: ObjectMeta): boolean {
+  const { annotations, labels } = meta;
+  if (annotations !== undefined) {
+    const keys = Object.keys(annotations);
+    if (keys.length === 0) return true;
+    for (const key of keys) {
+      if (
+        key.startsWith(ANNOTATION_PREFIX) ||
+        isOurScrapeAnnotation(key, annotations[key] as string, annotations)
+      )
+        return true;
+    }
+  }
+  return labels !== undefined && (Object.keys(labels).length === 0 || Object.hasOwn(labels, ROLE_LABEL));
 }
 
 function withoutProxy(spec: PodTemplate['spec']): PodTemplate['spec'] {

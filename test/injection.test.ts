@@ -50,4 +50,19 @@ describe('injection', () => {
     expect(removeInjection(injected)).toEqual(template());
     expect(injected).toEqual(copy);
   });
+
+  it('gives back a template without injection as it is, and still drops the maps that are empty', () => {
+    const bare = template();
+    expect(removeInjection(bare)).toBe(bare);
+    expect(removeInjection(removeInjection(injectProxy(template(), target, CONFIG.proxy)))).toEqual(bare);
+    const foreign = {
+      ...bare,
+      metadata: { labels: { app: 'podinfo' }, annotations: { 'example.com/x': '1' } },
+    };
+    expect(removeInjection(foreign)).toBe(foreign);
+    const emptyMaps = { ...bare, metadata: { labels: {}, annotations: {} } };
+    expect(removeInjection(emptyMaps)).toEqual({ ...bare, metadata: {} });
+    const ours = { ...bare, metadata: { labels: { app: 'podinfo', 'sluice.dev/role': 'canary' } } };
+    expect(removeInjection(ours)).toEqual({ ...bare, metadata: { labels: { app: 'podinfo' } } });
+  });
 });

@@ -206,7 +206,7 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
 
   const template = object.spec.template;
   const bare = removeInjection(template);
-  // Normalising takes the proxy out again, which for a template without it changes nothing.
+  // Normalising takes injection out again: for a template without it, that is the template itself, no copy.
   const { revision: candidate, normalisedJson } = templateRevision(bare);
   const oldAnnotations = old?.metadata.annotations ?? {};
   const inject = (proxyFree: typeof template, rev: string) =>
