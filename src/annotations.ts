@@ -35,10 +35,16 @@ export const ANNOTATIONS = {
 export const MANAGED_ANNOTATIONS = {
   stableRevision: 'sluice.dev/stable-revision',
   candidateRevision: 'sluice.dev/candidate-revision',
+  /** `sluice`: sluice paused the Deployment to hold its candidate, so only sluice unpauses it. */
+  pausedBy: 'sluice.dev/paused-by',
+  /** A held ConfigMap's or Secret's payload (and a Deployment's under the earlier design, read on upgrade). */
   candidate: 'sluice.dev/candidate',
   promote: 'sluice.dev/promote',
   injected: 'sluice.dev/injected',
 } as const;
+
+/** The value of `sluice.dev/paused-by` on a Deployment whose candidate sluice holds. */
+export const PAUSED_BY_SLUICE = 'sluice';
 
 export const LABELS = {
   role: 'sluice.dev/role',

@@ -1,21 +1,21 @@
 import {
   ANNOTATIONS,
   LABELS,
-  canaryAnnotationReader,
   MANAGED_ANNOTATIONS,
+  PAUSED_BY_SLUICE,
+  parseCanaryAnnotations,
   type CanaryConfig,
 } from '../src/annotations.js';
-import { CandidateTooLargeError, encodeCandidateJson, type SealKey } from '../src/candidate.js';
-import { removeInjection, RESTARTED_AT } from '../src/injection.js';
+import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
+import { isInjected, removeInjection } from '../src/injection.js';
 import {
   configObjectShape,
   deploymentShape,
   type ConfigObject,
   type Deployment,
   type ObjectMeta,
-  type PodTemplate,
 } from '../src/pod-template.js';
-import { dataRevision, revision, templateRevision } from '../src/revision.js';
+import { dataRevision, revision } from '../src/revision.js';
 import { explain, type Shape, type ShapeIssue } from '../src/shape.js';
 import {
   CandidateTooLargeDenial,
@@ -24,6 +24,7 @@ import {
   ForgedPromotionDenial,
   PromotionMismatchDenial,
   SealKeyMissingDenial,
+  UnpauseDenial,
   type ObjectRef,
 } from './denials.js';
 import { injectProxy, type ProxySettings } from './inject.js';
@@ -48,6 +49,7 @@ const {
   candidateRevision: CANDIDATE_REVISION,
   candidate: CANDIDATE,
   promote: PROMOTE,
+  pausedBy: PAUSED_BY,
 } = MANAGED_ANNOTATIONS;
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -94,8 +96,6 @@ function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): Objec
   };
 }
 
-const readCanaryAnnotations = canaryAnnotationReader();
-
 /**
  * The canary configuration of an opted-in Deployment, or undefined when it is not opted in. Only an
  * opted-in Deployment has its sluice.dev annotations checked; a `sluice.dev/canary` that is neither
@@ -104,7 +104,7 @@ const readCanaryAnnotations = canaryAnnotationReader();
 function readCanary(ref: ObjectRef, annotations: Record<string, string>): CanaryConfig | undefined {
   const opt = annotations[ANNOTATIONS.canary];
   if (opt === undefined || opt === 'disabled') return undefined;
-  const parsed = readCanaryAnnotations(annotations);
+  const parsed = parseCanaryAnnotations(annotations);
   if (!parsed.ok)
     throw new InvalidAnnotationsDenial(
       ref,
@@ -113,7 +113,7 @@ function readCanary(ref: ObjectRef, annotations: Record<string, string>): Canary
   return parsed.config.enabled ? parsed.config : undefined;
 }
 
-/** The held change as the managed annotations carry it. */
+/** The held change of a ConfigMap or Secret as its managed annotations carry it. */
 interface Held {
   revision: string;
   payload: string;
@@ -126,29 +126,37 @@ function heldIn(annotations: Record<string, string>): Held | undefined {
 }
 
 /**
- * A `kubectl apply` whose result is the stable version again: the user has reverted, and the held change is
- * dropped. Any other write that leaves the template alone (a label, `kubectl edit` of replicas, sluice's own
- * action annotations) keeps it: the stored template is always the stable one, so only the applied manifest
- * tells a revert from an unrelated edit.
+ * A `kubectl apply` of a ConfigMap or Secret whose result is the stable data again: the user has reverted,
+ * and the held change is dropped. Any other write that leaves the data alone (a label, sluice's own
+ * writes) keeps it: the stored data is always the stable one, so only the applied manifest tells a revert
+ * from an unrelated edit.
  */
 function reverted(annotations: Record<string, string>, old: Record<string, string>): boolean {
   return annotations[LAST_APPLIED] !== undefined && annotations[LAST_APPLIED] !== old[LAST_APPLIED];
 }
 
-/** Sets the managed annotations to what the decision says, whatever the request carried. */
-function setManaged(meta: ObjectMeta, stable: string | undefined, held: Held | undefined): void {
-  const managed = new Set<string>([PROMOTE, CANDIDATE, CANDIDATE_REVISION, STABLE_REVISION]);
-  const annotations = Object.fromEntries(
-    Object.entries(meta.annotations ?? {}).filter(([key]) => !managed.has(key)),
-  );
-  if (stable !== undefined) annotations[STABLE_REVISION] = stable;
-  if (held !== undefined) {
-    annotations[CANDIDATE_REVISION] = held.revision;
-    annotations[CANDIDATE] = held.payload;
+/** The managed annotations as the decision says, whatever the request carried; the others as they came. */
+function withManaged(
+  annotations: Record<string, string> | undefined,
+  managed: Partial<Record<string, string>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    if (!MANAGED_KEYS.has(key)) out[key] = value;
   }
-  if (Object.keys(annotations).length === 0) delete meta.annotations;
-  else meta.annotations = annotations;
+  for (const [key, value] of Object.entries(managed)) {
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
+
+const MANAGED_KEYS: ReadonlySet<string> = new Set([
+  PROMOTE,
+  CANDIDATE,
+  CANDIDATE_REVISION,
+  STABLE_REVISION,
+  PAUSED_BY,
+]);
 
 function checkPromotion(
   request: AdmissionRequest,
@@ -162,9 +170,9 @@ function checkPromotion(
   if (marker !== actual) throw new PromotionMismatchDenial(ref, marker, actual);
 }
 
-function encodeHeld(ref: ObjectRef, json: string, key?: SealKey): string {
+function encodeHeld(ref: ObjectRef, value: unknown, key?: SealKey): string {
   try {
-    return encodeCandidateJson(json, key);
+    return encodeCandidate(value, key);
   } catch (err) {
     if (err instanceof CandidateTooLargeError)
       throw new CandidateTooLargeDenial(ref, err.message, { cause: err });
@@ -172,18 +180,15 @@ function encodeHeld(ref: ObjectRef, json: string, key?: SealKey): string {
   }
 }
 
-/**
- * The held candidate's JSON: `{ revision, template }`, the template as its author wrote it (the proxy taken
- * out). That is the normalised template whose canonical JSON the revision was just taken from, so the text is
- * reused, unless the template carries `kubectl rollout restart`'s stamp, which normalising drops and the
- * candidate keeps.
- */
-function heldTemplateJson(revision: string, bare: PodTemplate, normalisedJson: string): string {
-  return bare.metadata?.annotations?.[RESTARTED_AT] === undefined
-    ? `{"revision":${JSON.stringify(revision)},"template":${normalisedJson}}`
-    : JSON.stringify({ revision, template: bare });
-}
+const isPausedBySluice = (annotations: Record<string, string>): boolean =>
+  annotations[PAUSED_BY] === PAUSED_BY_SLUICE;
 
+/**
+ * A Deployment (DESIGN.md, "Held changes"): its template is always admitted as written, with the proxy
+ * injected. A template whose revision is not the stable one is a candidate: the Deployment is paused, so
+ * its pods stay on the stable ReplicaSet while the controller runs the canary, and the spec keeps saying
+ * what the user asked for. The stable template back, from any client, ends the hold and unpauses.
+ */
 function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decision {
   const object = read(deploymentShape, request.object, 'object');
   const old =
@@ -193,50 +198,65 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   if (object.metadata.labels?.[LABELS.role] === 'canary') return ALLOW;
   const ref = refOf('Deployment', object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
-  // Only the metadata's annotations and the template are replaced (never changed in place), so copies of
-  // the levels above them are enough: a deep copy of the whole object was a fifth of each admission.
-  const out: Deployment = { ...object, metadata: { ...object.metadata }, spec: { ...object.spec } };
   const canary = readCanary(ref, annotations);
+  if (canary === undefined) return optedOut(object);
 
-  if (canary === undefined) {
-    out.spec.template = removeInjection(object.spec.template);
-    setManaged(out.metadata, undefined, undefined);
-    return { allowed: true, patch: diff(object, out) };
-  }
-
-  const template = object.spec.template;
-  const bare = removeInjection(template);
-  // Normalising takes injection out again: for a template without it, that is the template itself, no copy.
-  const { revision: candidate, normalisedJson } = templateRevision(bare);
+  const template = removeInjection(object.spec.template);
+  const candidate = revision(template);
   const oldAnnotations = old?.metadata.annotations ?? {};
-  const inject = (proxyFree: typeof template, rev: string) =>
-    injectProxy(proxyFree, { ref, port: canary.port ?? undefined, revision: rev }, config.proxy);
+  const wasOptedIn = old !== undefined && oldAnnotations[ANNOTATIONS.canary] === 'enabled';
+  // Opting in admits the template as it comes: there is no stable version to compare it with yet.
+  const stable = wasOptedIn ? (oldAnnotations[STABLE_REVISION] ?? revision(old.spec.template)) : candidate;
+  const held =
+    wasOptedIn && isPausedBySluice(oldAnnotations) ? oldAnnotations[CANDIDATE_REVISION] : undefined;
+  const paused = object.spec['paused'] === true;
 
-  let stable: string;
-  let held: Held | undefined;
-  if (old === undefined || oldAnnotations[ANNOTATIONS.canary] !== 'enabled') {
-    // Opting in admits the template as it comes: there is no stable version to compare it with yet.
-    stable = candidate;
-    out.spec.template = inject(bare, stable);
+  const out = structuredClone(object);
+  out.spec.template = injectProxy(
+    template,
+    { ref, port: canary.port ?? undefined, revision: candidate },
+    config.proxy,
+  );
+  const marker = annotations[PROMOTE];
+  if (marker !== undefined) {
+    // The controller promotes by unpausing with the marker: the candidate in the spec becomes stable.
+    checkPromotion(request, ref, marker, candidate, config);
+    out.metadata.annotations = withManaged(annotations, { [STABLE_REVISION]: candidate });
+  } else if (candidate === stable) {
+    if (held !== undefined && paused) out.spec['paused'] = false;
+    // Held under the earlier design (the stable template kept, the candidate in an annotation): kept until
+    // the controller converts it, unless a `kubectl apply` reverted it, the one revert that design saw.
+    const legacy = reverted(annotations, oldAnnotations) ? undefined : heldIn(oldAnnotations);
+    out.metadata.annotations = withManaged(annotations, {
+      [STABLE_REVISION]: stable,
+      [CANDIDATE_REVISION]: legacy?.revision,
+      [CANDIDATE]: legacy?.payload,
+    });
   } else {
-    stable = oldAnnotations[STABLE_REVISION] ?? revision(old.spec.template);
-    const marker = annotations[PROMOTE];
-    if (marker !== undefined) {
-      checkPromotion(request, ref, marker, candidate, config);
-      stable = marker;
-      out.spec.template = inject(bare, stable);
-    } else if (candidate === stable) {
-      out.spec.template = inject(bare, stable);
-      held = reverted(annotations, oldAnnotations) ? undefined : heldIn(oldAnnotations);
-    } else {
-      out.spec.template = inject(removeInjection(old.spec.template), stable);
-      held = {
-        revision: candidate,
-        payload: encodeHeld(ref, heldTemplateJson(candidate, bare, normalisedJson)),
-      };
-    }
+    if (held === candidate && !paused) throw new UnpauseDenial(ref, candidate);
+    out.spec['paused'] = true;
+    out.metadata.annotations = withManaged(annotations, {
+      [STABLE_REVISION]: stable,
+      [CANDIDATE_REVISION]: candidate,
+      [PAUSED_BY]: PAUSED_BY_SLUICE,
+    });
   }
-  setManaged(out.metadata, stable, held);
+  return { allowed: true, patch: diff(object, out) };
+}
+
+/**
+ * A Deployment that is not opted in is left exactly as it came, unless sluice was in it: then the proxy and
+ * sluice's annotations come out, and a pause sluice set is lifted, so the template rolls out as written.
+ */
+function optedOut(object: Deployment): Decision {
+  const annotations = object.metadata.annotations ?? {};
+  const touched =
+    isInjected(object.spec.template) || Object.keys(annotations).some((k) => MANAGED_KEYS.has(k));
+  if (!touched) return ALLOW;
+  const out = structuredClone(object);
+  out.spec.template = removeInjection(object.spec.template);
+  out.metadata.annotations = withManaged(annotations, {});
+  if (isPausedBySluice(annotations) && object.spec['paused'] === true) out.spec['paused'] = false;
   return { allowed: true, patch: diff(object, out) };
 }
 
@@ -248,7 +268,7 @@ function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', co
   const ref = refOf(kind, object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
   const oldAnnotations = old.metadata.annotations ?? {};
-  const out: ConfigObject = { ...object, metadata: { ...object.metadata } };
+  const out: ConfigObject = structuredClone(object);
 
   const candidate = dataRevision(object);
   let stable = oldAnnotations[STABLE_REVISION] ?? dataRevision(old);
@@ -262,17 +282,15 @@ function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', co
   } else {
     const key = kind === 'Secret' ? config.sealKey : undefined;
     if (kind === 'Secret' && key === undefined) throw new SealKeyMissingDenial(ref);
-    held = {
-      revision: candidate,
-      payload: encodeHeld(
-        ref,
-        JSON.stringify({ revision: candidate, data: object.data ?? {}, binaryData: object.binaryData ?? {} }),
-        key,
-      ),
-    };
+    const payload = { revision: candidate, data: object.data ?? {}, binaryData: object.binaryData ?? {} };
+    held = { revision: candidate, payload: encodeHeld(ref, payload, key) };
     restoreData(out, old);
   }
-  setManaged(out.metadata, stable, held);
+  out.metadata.annotations = withManaged(annotations, {
+    [STABLE_REVISION]: stable,
+    [CANDIDATE_REVISION]: held?.revision,
+    [CANDIDATE]: held?.payload,
+  });
   return { allowed: true, patch: diff(object, out) };
 }
 

@@ -113,3 +113,17 @@ export class SealKeyMissingDenial extends Denial {
     );
   }
 }
+
+export class UnpauseDenial extends Denial {
+  readonly code = 'UnpauseWhileHeld';
+  readonly reason = 'Forbidden';
+  readonly status = 403;
+  constructor(ref: ObjectRef, candidate: string) {
+    const target = `${ref.name}${ref.namespace === undefined || ref.namespace === '' ? '' : ` -n ${ref.namespace}`}`;
+    super(
+      ref,
+      `sluice paused it to run revision ${candidate} as a canary (sluice.dev/paused-by), and only sluice unpauses it: a resume now would roll the untested revision out to every pod`,
+      `To release it now, run \`kubectl sluice promote ${target}\`; to stop the release, run \`kubectl sluice abort ${target}\`, then set the template back (for example the old image) and sluice unpauses the Deployment itself.`,
+    );
+  }
+}

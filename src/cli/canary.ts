@@ -54,6 +54,9 @@ const statusSchema = z.object({
   stableRevision: lenient(z.string()),
   candidateRevision: lenient(z.string()),
   failedRevision: lenient(z.string()),
+  outcome: lenient(
+    z.object({ reason: z.string(), revision: z.string(), message: z.string(), at: z.string() }),
+  ),
   lastTransitionTime: lenient(z.string()),
   conditions: lenient(z.array(conditionSchema)),
 });

@@ -179,11 +179,24 @@ export function renderRelease(canary: CanaryView, now: number, program = 'sluice
     `Deployment:   ${canary.namespace}/${canary.deployment}`,
     `Revisions:    ${revisions}`,
   ];
+  const target = `${canary.deployment} -n ${canary.namespace}`;
   if (status.failedRevision) {
     lines.push(
       `Failed:       revision ${status.failedRevision} was rolled back; it is not started again until ` +
-        `${program} retry ${canary.deployment} -n ${canary.namespace}`,
+        `${program} retry ${target}`,
     );
+  }
+  if (status.phase === 'Failed' && status.failedRevision) {
+    // What a GitOps tool or `kubectl get` shows next to what runs: the spec keeps what the user asked for.
+    lines.push(
+      `              The Deployment stays paused with revision ${status.failedRevision} in its spec, so Git and ` +
+        `Helm see no drift, while its pods keep running stable revision ${show(status.stableRevision)}.`,
+      `              To go back, set the template back (git revert, helm rollback, or the old image): sluice ` +
+        `unpauses it with no rollout. A new template starts a new release.`,
+    );
+  }
+  if (status.outcome) {
+    lines.push(`Last result:  ${status.outcome.reason}: ${status.outcome.message}`);
   }
   if (status.iterations) lines.push(`Iterations:   ${status.iterations} passing checks (A/B)`);
   lines.push('', ...analysisLines(canary, now), '', ...conditionLines(status.conditions ?? [], now));

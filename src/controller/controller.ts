@@ -23,7 +23,13 @@ import {
   type DeploymentObject,
   type ServiceObject,
 } from '../kube/objects.js';
-import { KubePlatform, recordEvent, type KubeWorld } from '../kube/platform.js';
+import {
+  isLegacyHold,
+  KubePlatform,
+  legacyConversionPatch,
+  recordEvent,
+  type KubeWorld,
+} from '../kube/platform.js';
 import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
@@ -237,6 +243,11 @@ export class Controller {
     const config = parsed.ok ? parsed.config : { ...defaultCanaryConfig(), enabled: false };
     if (canary === undefined && !optedIn) return;
 
+    if (optedIn && isLegacyHold(deployment)) {
+      await this.convertLegacyHold(deployment);
+      return;
+    }
+
     let remembered = this.memory.get(key);
     if (remembered === undefined) {
       const fresh =
@@ -278,10 +289,26 @@ export class Controller {
       this.memory.set(key, recorded);
       metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
     }
-    const phase = recorded?.status.phase ?? remembered.status.phase;
+    const current = recorded?.status ?? remembered.status;
+    if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
+      // The primary may have been scaled since the last step (kubectl scale, an HPA).
+      await platform.scaleCanary(current.canaryWeight);
+    }
+    const phase = current.phase;
     if (!optedIn && (phase === 'Initialized' || phase === 'Succeeded' || phase === 'Failed')) {
       await this.optedOut(deployment);
     }
+  }
+
+  /**
+   * A Deployment held by a webhook of the earlier design (candidate in an annotation, stable template in
+   * the spec) gets its candidate written into the spec; the webhook pauses it, and the release goes on.
+   */
+  private async convertLegacyHold(deployment: DeploymentObject): Promise<void> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const patch = legacyConversionPatch(deployment, this.options.sealKey);
+    await this.options.rest.patch(apiPath('apps/v1', 'deployments', namespace, name), 'json', patch);
+    this.options.logger.info({ namespace, deployment: name }, 'legacyHoldConverted');
   }
 
   private async readCanary(namespace: string, name: string): Promise<CanaryObject> {

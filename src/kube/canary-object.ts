@@ -80,6 +80,7 @@ export function readCanaryStatus(object: CanaryObject | undefined, now: number):
     pausedAt: str(raw['pausedAt']),
     pausedMs: num(raw['pausedMs']),
     lastAnalysis: (raw['lastAnalysis'] as ReleaseStatus['lastAnalysis'] | undefined) ?? null,
+    outcome: (raw['outcome'] as ReleaseStatus['outcome'] | undefined) ?? null,
     lastTransitionTime: str(raw['lastTransitionTime']) ?? fresh.lastTransitionTime,
     trackedConfigs: Array.isArray(raw['trackedConfigs']) ? (raw['trackedConfigs'] as ConfigRef[]) : [],
     route: route !== null && typeof route === 'object' ? (route as RouteCanary) : null,
@@ -132,6 +133,14 @@ export function promotedCondition(status: ReleaseStatus): Omit<Condition, 'lastT
         message: `revision ${status.failedRevision ?? 'none'} was rolled back`,
       };
     case 'Initialized':
+      if (status.outcome?.reason === 'Reverted') {
+        return {
+          type: 'Promoted',
+          status: 'False',
+          reason: 'Reverted',
+          message: `revision ${status.outcome.revision} was not promoted: ${status.outcome.message}`,
+        };
+      }
       return {
         type: 'Promoted',
         status: 'True',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ACTIONS, ANNOTATIONS, MANAGED_ANNOTATIONS, type Action, type CanaryConfig } from '../annotations.js';
-import { decodeCandidate, type SealKey } from '../candidate.js';
+import { CandidateUnreadableError, decodeCandidate, type SealKey } from '../candidate.js';
 import { RESTARTED_AT, removeInjection } from '../injection.js';
 import { escapePointer } from '../json-pointer.js';
 import type { Logger } from '../log.js';
@@ -38,6 +38,7 @@ import {
   type ConfigRef,
   type DeploymentObject,
 } from './objects.js';
+import { describeNotReady, podStartFailure, podsNotReady, type PodObject } from './pods.js';
 import { apiPath, isConflict, type KubeRest } from './rest.js';
 
 /**
@@ -94,7 +95,11 @@ interface HeldConfig {
 /** What a step sees of a release: the template and configs, stable and held. */
 export interface ReleaseView {
   stableTemplateRevision: string | null;
-  heldTemplate: { revision: string; payload: string } | null;
+  /**
+   * The template's candidate revision while the webhook holds it (the Deployment paused with it in its
+   * spec), else null: then the spec is the stable template.
+   */
+  heldTemplate: { revision: string } | null;
   configs: HeldConfig[];
   stableRevision: string | null;
   candidateRevision: string | null;
@@ -104,26 +109,17 @@ export interface ReleaseView {
 export function viewRelease(
   deployment: DeploymentObject,
   lookup: (kind: ConfigKind, name: string) => ConfigObject | undefined,
-  decodeTemplate: (payload: string) => PodTemplate,
 ): ReleaseView {
   const annotations = deployment.metadata?.annotations ?? {};
   const stableTemplateRevision = annotations[STABLE] ?? null;
   const heldRevision = annotations[CANDIDATE_REVISION];
-  const heldPayload = annotations[CANDIDATE];
   const heldTemplate =
-    heldRevision !== undefined && heldPayload !== undefined && heldRevision !== stableTemplateRevision
-      ? { revision: heldRevision, payload: heldPayload }
+    heldRevision !== undefined && heldRevision !== stableTemplateRevision && !isLegacyHold(deployment)
+      ? { revision: heldRevision }
       : null;
   const template = deployment.spec?.template;
-  const refs = new Map<string, ConfigRef>();
-  for (const ref of template === undefined ? [] : configRefs(template))
-    refs.set(`${ref.kind}/${ref.name}`, ref);
-  if (heldTemplate !== null) {
-    for (const ref of configRefs(decodeTemplate(heldTemplate.payload)))
-      refs.set(`${ref.kind}/${ref.name}`, ref);
-  }
   const configs: HeldConfig[] = [];
-  for (const ref of refs.values()) {
+  for (const ref of template === undefined ? [] : configRefs(template)) {
     const object = lookup(ref.kind, ref.name);
     if (object === undefined) continue;
     const own = object.metadata?.annotations ?? {};
@@ -156,6 +152,35 @@ export function viewRelease(
   return { stableTemplateRevision, heldTemplate, configs, stableRevision, candidateRevision };
 }
 
+/**
+ * A Deployment held under the earlier design: the stable template kept in the spec and the candidate in
+ * `sluice.dev/candidate`. The controller converts it (see `convertLegacyHold`) before stepping it.
+ */
+export function isLegacyHold(deployment: DeploymentObject): boolean {
+  return deployment.metadata?.annotations?.[CANDIDATE] !== undefined;
+}
+
+/**
+ * The write that converts a Deployment held under the earlier design: the held template into the spec and
+ * the payload annotation out. The webhook then holds it the current way (paused, candidate-revision), and
+ * the release carries on with the same candidate revision.
+ */
+export function legacyConversionPatch(deployment: DeploymentObject, sealKey?: SealKey): unknown[] {
+  const payload = deployment.metadata?.annotations?.[CANDIDATE] ?? '';
+  const held = decodeCandidate(payload, sealKey) as { template?: PodTemplate };
+  if (held.template === undefined) throw new CandidateUnreadableError('it holds no pod template');
+  return [
+    { op: 'test', path: '/metadata/resourceVersion', value: deployment.metadata?.resourceVersion },
+    { op: 'replace', path: '/spec/template', value: held.template },
+    { op: 'remove', path: `/metadata/annotations/${escapePointer(CANDIDATE)}` },
+  ];
+}
+
+/** The canary's replicas at a weight: its share of the primary's, at least one, unless pinned. */
+export function canaryReplicas(config: CanaryConfig, primaryReplicas: number, weight: number): number {
+  return config.canaryReplicas ?? Math.max(1, Math.ceil((primaryReplicas * weight) / 100));
+}
+
 const revisionOf = (config: HeldConfig, revision: string): ConfigRevision => ({
   kind: config.ref.kind,
   name: config.ref.name,
@@ -165,10 +190,6 @@ const revisionOf = (config: HeldConfig, revision: string): ConfigRevision => ({
 /** Data a config has never had a change held for: its revision as the webhook would compute it. */
 const dataRevisionOf = (object: ConfigObject): string =>
   dataRevision({ data: object.data, binaryData: object.binaryData });
-
-/** Decoded held payloads by their annotation text; the text names the content, so an entry never goes stale. */
-const decodedCandidates = new Map<string, unknown>();
-const DECODED_CANDIDATES_MAX = 256;
 
 export interface KubePlatformOptions {
   world: KubeWorld;
@@ -208,28 +229,37 @@ export class KubePlatform implements Platform {
 
   view(): ReleaseView {
     const { world, namespace } = this.options;
-    return viewRelease(
-      this.deployment,
-      (kind, name) => world.config(kind, namespace, name),
-      (payload) => this.decodeTemplate(payload),
-    );
+    return viewRelease(this.deployment, (kind, name) => world.config(kind, namespace, name));
   }
 
-  observe(): Promise<Omit<Observations, 'measurement'>> {
+  async observe(): Promise<Omit<Observations, 'measurement'>> {
     const deployment = this.deployment;
     const view = this.view();
     const canary = this.options.world.deployment(this.options.namespace, canaryName(this.options.name));
     const action = deployment.metadata?.annotations?.[ANNOTATIONS.action];
-    return Promise.resolve({
+    const canaryReady =
+      view.candidateRevision !== null &&
+      canaryRevisionOf(canary) === view.candidateRevision &&
+      rolloutComplete(canary);
+    return {
       stableRevision: view.stableRevision,
       candidateRevision: view.candidateRevision,
-      canaryReady:
-        view.candidateRevision !== null &&
-        canaryRevisionOf(canary) === view.candidateRevision &&
-        rolloutComplete(canary),
+      canaryReady,
+      canaryProblem: canary === undefined || canaryReady ? null : await this.canaryProblem(),
       primaryReady: rolloutComplete(deployment),
       action: ACTIONS.includes(action as Action) ? (action as Action) : null,
-    });
+    };
+  }
+
+  /** Why the canary's pods are not ready, read off the pods while it has not become ready. */
+  private async canaryProblem(): Promise<string | null> {
+    const { world, namespace, name } = this.options;
+    const pods = await world.rest.list<PodObject>(
+      apiPath('v1', 'pods', namespace),
+      `${CANARY_OF_LABEL}=${name}`,
+    );
+    const notReady = podsNotReady(pods.items);
+    return podStartFailure(pods.items) ?? (notReady.length === 0 ? null : describeNotReady(notReady));
   }
 
   async apply(action: ReleaseAction): Promise<void> {
@@ -282,19 +312,9 @@ export class KubePlatform implements Platform {
     this.conditions = setCondition(this.conditions, condition, this.now());
   }
 
-  private decodeTemplate(payload: string): PodTemplate {
-    return (this.decode(payload, 'Deployment') as { template: PodTemplate }).template;
-  }
-
   private decode(payload: string, what: string): unknown {
-    const hit = decodedCandidates.get(payload);
-    if (hit !== undefined) return hit;
     try {
-      const value = decodeCandidate(payload, this.options.world.sealKey);
-      // Every step reads the held template (for the configs it uses): unzip each payload once, not per step.
-      if (decodedCandidates.size >= DECODED_CANDIDATES_MAX) decodedCandidates.clear();
-      decodedCandidates.set(payload, value);
-      return value;
+      return decodeCandidate(payload, this.options.world.sealKey);
     } catch (err) {
       throw new CandidateUnavailableError(
         `${what} ${this.options.namespace}/${this.options.name}`,
@@ -333,8 +353,8 @@ export class KubePlatform implements Platform {
       renames.set(`${held.ref.kind}/${held.ref.name}`, copy.metadata?.name ?? '');
     }
 
-    const candidate =
-      view.heldTemplate === null ? removeInjection(live) : this.decodeTemplate(view.heldTemplate.payload);
+    // While a template change is held, the spec is the candidate; otherwise it is the stable template.
+    const candidate = removeInjection(live);
     const settings = proxySettingsOf(live);
     if (settings === null) {
       throw new Error(`deployment ${namespace}/${name} has no sluice proxy yet; the webhook injects it`);
@@ -350,9 +370,8 @@ export class KubePlatform implements Platform {
     );
     const ports = proxyPorts(template);
     if (ports === null) throw new Error(`the canary template of ${namespace}/${name} has no proxy port`);
-    const primaryReplicas = primary.spec?.replicas ?? 1;
-    const replicas =
-      config.canaryReplicas ?? Math.max(1, Math.ceil((primaryReplicas * config.maxWeight) / 100));
+    const firstWeight = config.iterations !== null ? 0 : (config.weights[0] ?? config.maxWeight);
+    const replicas = canaryReplicas(config, primary.spec?.replicas ?? 1, firstWeight);
     const deployment = canaryDeployment({ primary, template, revision, replicas });
     await world.rest.apply(apiPath('apps/v1', 'deployments', namespace, canaryName(name)), deployment);
     await world.rest.apply(
@@ -361,7 +380,7 @@ export class KubePlatform implements Platform {
     );
   }
 
-  private setRoute(route: Route | null): void {
+  private async setRoute(route: Route | null): Promise<void> {
     const { world, namespace, name } = this.options;
     if (route === null) {
       this.route = null;
@@ -378,6 +397,22 @@ export class KubePlatform implements Platform {
     }
     // Served at once by this replica; the others pick it up from the Canary's status.
     world.routes.set(namespace, name, this.route);
+    if (route !== null) await this.scaleCanary(route.weight);
+  }
+
+  /**
+   * Scales the canary to its share of the primary at `weight`, so that its pods carry about as much load
+   * each as the primary's; an HPA or `kubectl scale` of the primary is followed at the next step or tick.
+   */
+  async scaleCanary(weight: number): Promise<void> {
+    const { world, namespace, name, config } = this.options;
+    const canary = world.deployment(namespace, canaryName(name));
+    if (canary === undefined) return;
+    const want = canaryReplicas(config, this.deployment.spec?.replicas ?? 1, weight);
+    if ((canary.spec?.replicas ?? 1) === want) return;
+    await world.rest.patch(apiPath('apps/v1', 'deployments', namespace, canaryName(name)), 'merge', {
+      spec: { replicas: want },
+    });
   }
 
   /**
@@ -413,8 +448,8 @@ export class KubePlatform implements Platform {
         { op: 'test', path: '/metadata/resourceVersion', value: deployment.metadata?.resourceVersion },
       ];
       if (view.heldTemplate !== null) {
-        const template = this.decodeTemplate(view.heldTemplate.payload);
-        patch.push({ op: 'replace', path: '/spec/template', value: template });
+        // The candidate is the spec already: unpausing with the marker lets the Deployment roll it out.
+        patch.push({ op: 'add', path: '/spec/paused', value: false });
         patch.push({
           op: 'add',
           path: `/metadata/annotations/${escapePointer(PROMOTE)}`,

@@ -86,6 +86,7 @@ export class LocalPlatform implements Platform {
       candidateRevision: this.candidateRevision,
       canaryReady:
         canary !== null && this.canaryRevision !== null && this.canaryRevision === this.candidateRevision,
+      canaryProblem: null,
       primaryReady:
         this.rollingOut === null && cluster.primariesServe(this.behaviourOf(this.stableRevision).version),
       action: this.pendingAction,

@@ -2,7 +2,15 @@ import type { CanaryConfig } from '../annotations.js';
 import { formatDuration } from '../duration.js';
 import { formatMatch } from '../routes/match.js';
 import { runCheck } from './check.js';
-import type { EventReason, Observations, ReleaseAction, ReleaseStatus, Route, Step } from './status.js';
+import type {
+  EventReason,
+  Observations,
+  Outcome,
+  ReleaseAction,
+  ReleaseStatus,
+  Route,
+  Step,
+} from './status.js';
 
 /**
  * The release state machine (DESIGN.md): one pure step from what the status says and what was observed to
@@ -30,6 +38,9 @@ export function nextCheckAt(status: ReleaseStatus, config: CanaryConfig): number
 export function quantilesOf(config: CanaryConfig): number[] {
   return config.objectives.flatMap((o) => (o.quantile === null ? [] : [o.quantile]));
 }
+
+/** Intervals a canary has to become ready before it is rolled back (DESIGN.md, "Roll back"). */
+export const START_INTERVALS = 2;
 
 class Release {
   readonly actions: ReleaseAction[] = [];
@@ -117,9 +128,7 @@ class Release {
     const candidate = this.candidate;
     const action = this.seen.action;
     if (!this.config.enabled) return this.cancel('sluice.dev/canary is no longer enabled');
-    if (candidate === null) {
-      return this.cancel(`the Deployment is back at stable revision ${this.status.stableRevision ?? 'none'}`);
-    }
+    if (candidate === null) return this.revert();
     if (candidate !== this.status.candidateRevision) {
       const replaced = this.status.candidateRevision ?? 'none';
       this.emit({ type: 'setRoute', route: null });
@@ -154,7 +163,14 @@ class Release {
     }
     if (this.config.skipAnalysis) return this.promote('sluice.dev/skip-analysis is true');
     if (this.status.routedAt === null) {
-      if (this.seen.canaryReady) this.publish();
+      if (this.seen.canaryReady) return this.publish();
+      // A canary that cannot start never fails a check (it takes no traffic): without this limit it
+      // would wait for the progress deadline.
+      const limit = START_INTERVALS * this.config.intervalMs;
+      if (elapsed >= limit) {
+        const why = this.seen.canaryProblem ?? 'its pods are not ready';
+        return this.rollBack(`the canary did not become ready within ${formatDuration(limit)}: ${why}`);
+      }
       return;
     }
     const due = nextCheckAt(this.status, this.config);
@@ -275,11 +291,9 @@ class Release {
     if (this.seen.action !== null) this.ignore('the promotion is written already');
     const took = this.now - Date.parse(this.status.startedAt ?? this.nowIso);
     this.transition('Succeeded');
-    this.event(
-      'Normal',
-      'Promoted',
-      `Promotion completed: revision ${this.status.candidateRevision ?? 'none'} is stable (took ${formatDuration(Math.round(took / 1000) * 1000)})`,
-    );
+    const message = `Promotion completed: revision ${this.status.candidateRevision ?? 'none'} is stable (took ${formatDuration(Math.round(took / 1000) * 1000)})`;
+    this.ended('Promoted', message);
+    this.event('Normal', 'Promoted', message);
   }
 
   private rollBack(why: string): void {
@@ -289,16 +303,37 @@ class Release {
     this.emit({ type: 'setRoute', route: null });
     this.emit({ type: 'deleteCanary' });
     this.emit({ type: 'markFailed', revision: candidate });
-    this.event('Warning', 'RolledBack', `Rolling back revision ${candidate}: ${why}`);
+    const message = `Rolling back revision ${candidate}: ${why}`;
+    this.ended('RolledBack', message);
+    this.event('Warning', 'RolledBack', message);
+  }
+
+  /** The template is back at the stable revision, by whatever client: the release ends, nothing is rolled. */
+  private revert(): void {
+    const candidate = this.status.candidateRevision ?? 'none';
+    const stable = this.status.stableRevision ?? 'none';
+    const message = `Release of revision ${candidate} ended: the Deployment was changed back to stable revision ${stable}`;
+    this.end('Reverted', message);
+    this.event('Normal', 'Reverted', message);
   }
 
   private cancel(why: string): void {
-    const candidate = this.status.candidateRevision ?? 'none';
+    const message = `Release of revision ${this.status.candidateRevision ?? 'none'} cancelled: ${why}`;
+    this.end('Cancelled', message);
+    this.event('Normal', 'CanaryCancelled', message);
+  }
+
+  private end(reason: 'Reverted' | 'Cancelled', message: string): void {
+    this.ended(reason, message);
     this.transition('Initialized');
     this.update({ canaryWeight: 0, candidateRevision: null, pausedAt: null });
     this.emit({ type: 'setRoute', route: null });
     this.emit({ type: 'deleteCanary' });
-    this.event('Normal', 'CanaryCancelled', `Release of revision ${candidate} cancelled: ${why}`);
+  }
+
+  private ended(reason: Outcome['reason'], message: string): void {
+    const revision = this.status.candidateRevision ?? 'none';
+    this.update({ outcome: { reason, revision, message, at: this.nowIso } });
   }
 
   private ignore(why: string): void {

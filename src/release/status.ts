@@ -19,6 +19,14 @@ export interface Analysis extends Check {
   readonly weight: number;
 }
 
+/** How the last release ended, so that `kubectl get canary -o yaml` and the CLI say why without logs. */
+export interface Outcome {
+  readonly reason: 'Promoted' | 'RolledBack' | 'Reverted' | 'Cancelled';
+  readonly revision: string;
+  readonly message: string;
+  readonly at: string;
+}
+
 /**
  * A release's state, all of it: the `Canary` object's status. The controller resumes from it after a
  * restart, so nothing the machine needs lives only in memory. Times are RFC 3339.
@@ -42,6 +50,8 @@ export interface ReleaseStatus {
   /** Time spent paused in this release, which the progress deadline does not count. */
   readonly pausedMs: number;
   readonly lastAnalysis: Analysis | null;
+  /** How the last release ended; null until one has. */
+  readonly outcome: Outcome | null;
   readonly lastTransitionTime: string;
 }
 
@@ -60,6 +70,7 @@ export function initialStatus(now: number): ReleaseStatus {
     pausedAt: null,
     pausedMs: 0,
     lastAnalysis: null,
+    outcome: null,
     lastTransitionTime: new Date(now).toISOString(),
   };
 }
@@ -74,6 +85,11 @@ export interface Observations {
   readonly canaryReady: boolean;
   /** The primary has rolled out `stableRevision` and is ready. */
   readonly primaryReady: boolean;
+  /**
+   * Why the canary's pods are not starting, in the kubelet's words (`CrashLoopBackOff, last exit code 1`),
+   * or null when they are starting, ready, or not there.
+   */
+  readonly canaryProblem: string | null;
   /** The provider's answer for the window that ends now, when the driver asked (see nextCheckAt). */
   readonly measurement: Measurement | null;
   /** `sluice.dev/action`, consumed by this step. */
@@ -100,6 +116,7 @@ export type EventReason =
   | 'Promoted'
   | 'RolledBack'
   | 'CanaryCancelled'
+  | 'Reverted'
   | 'ActionIgnored';
 
 /** What the platform (Kubernetes, or the demo's local one) is to carry out, in order. */

@@ -64,11 +64,15 @@ describe('sluice status, rendered', () => {
 
   it('names a rolled-back revision and the command that starts it again', () => {
     const lines = renderRelease(canary('failed'), NOW, 'kubectl sluice').split('\n');
-    expect(lines.slice(3, 10)).toEqual([
+    expect(lines.slice(3, 12)).toEqual([
       'Deployment:   shop/checkout',
       'Revisions:    stable 0a1b2c3d4e, candidate <none>',
       'Failed:       revision 9f8e7d6c5b was rolled back; it is not started again until ' +
         'kubectl sluice retry checkout -n shop',
+      '              The Deployment stays paused with revision 9f8e7d6c5b in its spec, so Git and Helm see ' +
+        'no drift, while its pods keep running stable revision 0a1b2c3d4e.',
+      '              To go back, set the template back (git revert, helm rollback, or the old image): ' +
+        'sluice unpauses it with no rollout. A new template starts a new release.',
       '',
       'Last check:   failed at weight 10, 2d6h ago',
       '  metrics unavailable: Prometheus at http://prometheus:9090 did not answer',

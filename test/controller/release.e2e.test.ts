@@ -1,195 +1,25 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { useCluster, type Cluster } from '../support/kube.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/processes.js';
 import {
-  eventually,
-  installSluice,
-  startController,
-  startDataPath,
-  type ControllerRun,
-  type DataPath,
-  type Installed,
-} from '../support/sluice-on-cluster.js';
+  imageOf,
+  podinfo,
+  useReleaseScenarios,
+  watchCanaries,
+  type CanaryJson,
+  type ConfigMapJson,
+  type ConfigUse,
+  type DeploymentJson,
+} from '../support/podinfo-release.js';
+import { eventually, startController } from '../support/sluice-on-cluster.js';
 
 // The whole release flow on a real control plane (DESIGN.md, "A release, end to end"): the webhook and the
 // controller as local processes under their real identities and RBAC, kwok running the pods, and the data
 // path (app v1 behind a real sluice proxy, v2 as the canary, a real Prometheus) on loopback.
 
-const RELEASE_ANNOTATIONS = {
-  'sluice.dev/canary': 'enabled',
-  'sluice.dev/interval': '5s',
-  'sluice.dev/step-weights': '20,50',
-  'sluice.dev/threshold': '2',
-  'sluice.dev/min-requests': '5',
-  'sluice.dev/match': 'traffic=test',
-};
-
-function podinfo(
-  namespace: string,
-  image: string,
-  annotations: Record<string, string> = RELEASE_ANNOTATIONS,
-  extra: { config?: ConfigUse } = {},
-): object {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'podinfo', namespace, annotations },
-    spec: {
-      replicas: 2,
-      selector: { matchLabels: { app: 'podinfo' } },
-      template: {
-        metadata: { labels: { app: 'podinfo' } },
-        spec: {
-          containers: [
-            {
-              name: 'podinfo',
-              image,
-              ports: [{ name: 'http', containerPort: 9898 }],
-              readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
-              ...(extra.config !== undefined && {
-                envFrom: [
-                  extra.config.kind === 'ConfigMap'
-                    ? { configMapRef: { name: extra.config.name } }
-                    : { secretRef: { name: extra.config.name } },
-                ],
-              }),
-            },
-          ],
-        },
-      },
-    },
-  };
-}
-
-interface DeploymentJson {
-  metadata: { annotations?: Record<string, string>; generation: number };
-  spec: {
-    template: {
-      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-      spec: {
-        containers: {
-          name: string;
-          image: string;
-          envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
-        }[];
-      };
-    };
-  };
-}
-
-interface ConfigUse {
-  kind: 'ConfigMap' | 'Secret';
-  name: string;
-}
-
-interface ConfigMapJson {
-  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
-  data?: Record<string, string>;
-}
-
-interface CanaryJson {
-  status?: {
-    phase?: string;
-    canaryWeight?: number;
-    failedChecks?: number;
-    stableRevision?: string;
-    candidateRevision?: string;
-    failedRevision?: string;
-    conditions?: { type: string; status: string; reason: string }[];
-    lastAnalysis?: { result: string; summary: string };
-  };
-}
-
 describe('a release on a real control plane', () => {
-  const cluster = useCluster();
-  let installed: Installed;
-  let data: DataPath | undefined;
-  let controller: ControllerRun | undefined;
-  let namespaceInUse: string | undefined;
-
-  beforeAll(async () => {
-    installed = await installSluice(cluster());
-  });
-  afterAll(async () => {
-    await installed?.uninstall();
-  });
-  afterEach(async (context) => {
-    if (context.task.result?.state === 'fail' && controller !== undefined) {
-      // What the controller did and what went wrong, to read next to the failed assertion.
-      const lines = controller.logs.filter(
-        (l) => (l['level'] as number) >= 40 || l['msg'] === 'releaseEvent',
-      );
-      console.error(lines.map((l) => JSON.stringify(l)).join('\n'));
-    }
-    if (context.task.result?.state === 'fail' && namespaceInUse !== undefined) {
-      // Where the Deployments stood: a rollout that did not finish shows here as ReplicaSets and pods.
-      const ns = namespaceInUse;
-      const state = await c().tryKubectl(['get', 'deployments,replicasets,pods', '-n', ns, '-o', 'wide']);
-      const conditions = await c().tryKubectl([
-        'get',
-        'deployments',
-        '-n',
-        ns,
-        '-o',
-        'jsonpath={range .items[*]}{.metadata.name}: {.status}{"\\n"}{end}',
-      ]);
-      // A Node gone NotReady marks its Pods not Ready: the fake Node's state belongs next to its Pods'.
-      const nodes = await c().tryKubectl(['get', 'nodes', '-o', 'wide']);
-      console.error(
-        `${state.stdout}${state.stderr}\n${conditions.stdout}${conditions.stderr}\n${nodes.stdout}${nodes.stderr}`,
-      );
-    }
-    namespaceInUse = undefined;
-    await controller?.stop();
-    await data?.stop();
-    controller = undefined;
-    data = undefined;
-  });
-
-  const c = (): Cluster => cluster();
-  const getJson = async <T>(namespace: string, what: string): Promise<T> =>
-    JSON.parse(await c().kubectl(['get', what, '-n', namespace, '-o', 'json'])) as T;
-  const exists = async (namespace: string, what: string): Promise<boolean> =>
-    (await c().tryKubectl(['get', what, '-n', namespace])).exitCode === 0;
-  const canaryPhase = async (namespace: string, phase: string): Promise<CanaryJson | undefined> => {
-    const canary = await getJson<CanaryJson>(namespace, 'canary/podinfo').catch(() => undefined);
-    return canary?.status?.phase === phase ? canary : undefined;
-  };
-  const imageOf = (deployment: DeploymentJson): string | undefined =>
-    deployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')?.image;
-
-  /** A namespace with podinfo opted in and rolled out, and a controller with its data path. */
-  async function setUp(
-    namespace: string,
-    canary: { errorRate: number; latencyMs: number } = { errorRate: 0, latencyMs: 0 },
-    extra: { config?: ConfigUse } = {},
-  ): Promise<void> {
-    await c().kubectl(['create', 'namespace', namespace]);
-    namespaceInUse = namespace;
-    if (extra.config !== undefined) {
-      const { kind, name } = extra.config;
-      const create = kind === 'ConfigMap' ? ['configmap'] : ['secret', 'generic'];
-      await c().kubectl(['create', ...create, name, '-n', namespace, '--from-literal=GREETING=hello']);
-    }
-    await c().apply(podinfo(namespace, 'example/podinfo:1.0', RELEASE_ANNOTATIONS, extra));
-    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', namespace, '--timeout=90s'], {
-      timeoutMs: 100_000,
-    });
-    data = await startDataPath(namespace, 'podinfo', canary);
-    controller = await startController(installed, namespace, data);
-    await controller.waitForLog('leadership', 20_000);
-    await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
-  }
-
-  /** A namespace of its own with podinfo opted in and rolled out, and no controller: the webhook alone. */
-  async function optIn(namespace: string): Promise<void> {
-    await c().kubectl(['create', 'namespace', namespace]);
-    await c().apply(podinfo(namespace, 'example/podinfo:1.0'));
-    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', namespace, '--timeout=90s'], {
-      timeoutMs: 100_000,
-    });
-  }
+  const scenario = useReleaseScenarios();
+  const c = scenario.cluster;
+  const { getJson, exists, canaryPhase, setUp, optIn } = scenario;
 
   it('injects the proxy on opt-in, and the pods come up with it', async () => {
     const ns = 'opt-in';
@@ -231,9 +61,13 @@ describe('a release on a real control plane', () => {
     const watch = watchCanaries(c(), ns);
     try {
       await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
+      // The spec says what the user asked for; the Deployment is paused, so its pods stay on 1.0.
       const held = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-      expect(imageOf(held)).toBe('example/podinfo:1.0');
+      expect(imageOf(held)).toBe('example/podinfo:2.0');
+      expect(held.spec.paused).toBe(true);
       expect(held.metadata.annotations?.['sluice.dev/candidate-revision']).toMatch(/^[0-9a-f]{10}$/);
+      expect(held.metadata.annotations?.['sluice.dev/paused-by']).toBe('sluice');
+      expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
 
       const canaryDeployment = await eventually('the canary Deployment', async () =>
         (await exists(ns, 'deployment/podinfo-canary'))
@@ -253,6 +87,9 @@ describe('a release on a real control plane', () => {
       });
       const promoted = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
       expect(imageOf(promoted)).toBe('example/podinfo:2.0');
+      expect(promoted.spec.paused).toBe(false);
+      expect(promoted.metadata.annotations?.['sluice.dev/paused-by']).toBeUndefined();
+      expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:2.0', 'example/podinfo:2.0']);
       expect(promoted.spec.template.spec.containers.map((c) => c.name)).toContain('sluice-proxy');
       expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
       const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
@@ -265,7 +102,7 @@ describe('a release on a real control plane', () => {
           ? true
           : undefined,
       );
-      const totals = data?.load.totals();
+      const totals = scenario.data().load.totals();
       expect(totals?.canaryRequests).toBeGreaterThan(0);
       expect(totals?.testCanaryRequests).toBeGreaterThan(0);
     } finally {
@@ -279,29 +116,34 @@ describe('a release on a real control plane', () => {
 
   it('rolls a failing canary back without touching the primary, and starts it again only on retry', async () => {
     const ns = 'rollback';
-    await setUp(ns, { errorRate: 0.6, latencyMs: 0 });
-    const before = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+    await setUp(ns, { canary: { errorRate: 0.6, latencyMs: 0 } });
+    const replicaSets = await scenario.replicaSets(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
     const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 120_000);
     expect(failed.status?.failedChecks).toBe(2);
     expect(failed.status?.lastAnalysis?.result).toBe('failed');
     expect(failed.status?.conditions?.find((c) => c.type === 'Promoted')?.status).toBe('False');
+    expect(failed.status?.outcome?.reason).toBe('RolledBack');
+    // As Argo Rollouts leaves a degraded Rollout: the spec as written, paused; the pods on the stable version.
     const after = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-    expect(imageOf(after)).toBe('example/podinfo:1.0');
-    expect(after.spec.template).toEqual(before.spec.template);
+    expect(imageOf(after)).toBe('example/podinfo:2.0');
+    expect(after.spec.paused).toBe(true);
+    expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
+    expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
     await eventually('the canary objects to be deleted', async () =>
       !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
     );
 
-    // Re-applying the same spec holds the same candidate, which stays failed.
+    // Re-applying the same spec keeps the same candidate, which stays failed once the controller has seen it.
     await c().apply(podinfo(ns, 'example/podinfo:2.0'));
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await scenario.controllerCaughtUp(ns);
     expect((await getJson<CanaryJson>(ns, 'canary/podinfo')).status?.phase).toBe('Failed');
     expect(await exists(ns, 'deployment/podinfo-canary')).toBe(false);
 
-    const status = await installed.kubectlSluice(['status', 'podinfo', '-n', ns]);
+    const status = await scenario.installed().kubectlSluice(['status', 'podinfo', '-n', ns]);
     expect(status.stdout).toContain('Failed');
-    const retry = await installed.kubectlSluice(['retry', 'podinfo', '-n', ns]);
+    expect(status.stdout).toContain('stays paused with revision');
+    const retry = await scenario.installed().kubectlSluice(['retry', 'podinfo', '-n', ns]);
     expect(retry.exitCode, retry.stderr).toBe(0);
     await eventually('the release to start again', () => canaryPhase(ns, 'Progressing'));
     await eventually('the action to be consumed', async () => {
@@ -330,7 +172,7 @@ describe('a release on a real control plane', () => {
       const ref = `${ns}/podinfo-config`;
       const encode = (text: string): string =>
         kind === 'Secret' ? Buffer.from(text).toString('base64') : text;
-      await setUp(ns, undefined, { config: { kind, name: 'podinfo-config' } });
+      await setUp(ns, { config: { kind, name: 'podinfo-config' } });
       await eventually(`the ${kind} to be tracked`, async () => {
         const cm = await getJson<ConfigMapJson>(ns, ref);
         return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
@@ -389,11 +231,7 @@ describe('a release on a real control plane', () => {
       const canary = await canaryPhase(ns, 'Progressing');
       return canary?.status?.canaryWeight === 20 ? canary : undefined;
     });
-    controller?.child.kill('SIGKILL');
-    await controller?.exited;
-    if (data === undefined) throw new Error('no data path');
-    controller = await startController(installed, ns, data);
-    await controller.waitForLog('leadership', 20_000);
+    const controller = await scenario.restartController({ kill: true });
     const resumed = await getJson<CanaryJson>(ns, 'canary/podinfo');
     expect(resumed.status?.canaryWeight).toBeGreaterThanOrEqual(20);
     expect(resumed.status?.candidateRevision).toBe(running.status?.candidateRevision);
@@ -414,9 +252,11 @@ describe('a release on a real control plane', () => {
       (await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
     );
     await c().kubectl(['annotate', 'deployment/podinfo', '-n', ns, 'sluice.dev/canary-']);
+    // Opted out, the change is the user's to roll out as written: the pause sluice set is lifted.
     const out = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
     expect(out.spec.template.spec.containers.map((c) => c.name)).toEqual(['podinfo']);
-    expect(out.metadata.annotations?.['sluice.dev/candidate']).toBeUndefined();
+    expect(out.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
+    expect(out.spec.paused).toBe(false);
     await eventually('the canary objects and the Canary to be deleted', async () =>
       !(await exists(ns, 'deployment/podinfo-canary')) &&
       !(await exists(ns, 'service/podinfo-canary')) &&
@@ -424,16 +264,21 @@ describe('a release on a real control plane', () => {
         ? true
         : undefined,
     );
-    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', ns, '--timeout=90s'], {
-      timeoutMs: 100_000,
-    });
+    await scenario.rolledOut(ns);
+    expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:2.0', 'example/podinfo:2.0']);
   });
 
   it('runs two replicas: one leads, both serve the same routes, and a stopped leader hands over at once', async () => {
     const ns = 'replicas';
     await setUp(ns);
-    if (data === undefined || controller === undefined) throw new Error('not set up');
-    const second = await startController(installed, ns, data, 'replica-b', await freePort());
+    const controller = scenario.controller();
+    const second = await startController(
+      scenario.installed(),
+      ns,
+      scenario.data(),
+      'replica-b',
+      await freePort(),
+    );
     try {
       await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
       await eventually('weight 20', async () => {
@@ -514,35 +359,7 @@ describe('a release on a real control plane', () => {
     ]);
     expect(forged.exitCode).not.toBe(0);
     expect(forged.stderr).toContain('sluice promote');
-    expect(imageOf(await getJson<DeploymentJson>(ns, 'deployment/podinfo'))).toBe('example/podinfo:1.0');
+    expect((await getJson<DeploymentJson>(ns, 'deployment/podinfo')).spec.paused).toBe(true);
+    expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
   });
 });
-
-interface WatchRow {
-  name: string;
-  status: string;
-  weight: string;
-}
-
-/** `kubectl get canaries -w`, as a user would run it, with its rows parsed. */
-function watchCanaries(cluster: Cluster, namespace: string): { rows(): WatchRow[]; stop(): void } {
-  const child: ChildProcess = spawn(
-    cluster.kubectlPath,
-    ['--kubeconfig', cluster.kubeconfigPath, 'get', 'canaries', '-n', namespace, '-w'],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  let text = '';
-  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return {
-    rows: () =>
-      text
-        .split('\n')
-        .slice(1)
-        .map((line) => line.trim().split(/\s+/))
-        .filter((cols) => cols.length >= 3)
-        .map(([name = '', status = '', weight = '']) => ({ name, status, weight })),
-    stop: () => {
-      child.kill('SIGTERM');
-    },
-  };
-}

@@ -36,6 +36,12 @@ const progressing = (): CanaryStatus => ({
   pausedAt: null,
   pausedMs: 0,
   lastAnalysis: null,
+  outcome: {
+    reason: 'RolledBack',
+    revision: '0000aaaa11',
+    message: 'Rolling back revision 0000aaaa11: aborted by sluice abort',
+    at: '2026-11-22T07:00:00.000Z',
+  },
   lastTransitionTime: '2026-11-22T08:00:00.000Z',
   trackedConfigs: [{ kind: 'ConfigMap', name: 'podinfo-config' }],
   route: {

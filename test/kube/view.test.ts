@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCandidate, encodeCandidate } from '../../src/candidate.js';
+import { encodeCandidate } from '../../src/candidate.js';
 import type { ConfigKind, ConfigObject, DeploymentObject } from '../../src/kube/objects.js';
-import { viewRelease } from '../../src/kube/platform.js';
+import { isLegacyHold, legacyConversionPatch, viewRelease } from '../../src/kube/platform.js';
 import type { PodTemplate } from '../../src/pod-template.js';
 import { dataRevision, releaseRevision, revision } from '../../src/revision.js';
 import { SEAL_KEY } from '../webhook/support.js';
@@ -9,7 +9,7 @@ import { fixtureTemplate, injected } from './support.js';
 
 /**
  * What the controller reads off a Deployment and its tracked configs, built the way the webhook leaves them:
- * the stable template (proxy injected) admitted, the held one in `sluice.dev/candidate`.
+ * the template in the spec (proxy injected), paused while it is a held candidate.
  */
 
 const STABLE = 'sluice.dev/stable-revision';
@@ -35,19 +35,28 @@ const bare = (image = 'example/podinfo:6.5.0'): PodTemplate => {
   return template;
 };
 
-/** The Deployment after the webhook admitted `stable`, holding `held` when given. */
+/** The Deployment after the webhook admitted `stable`, then `held` when given: paused with it in its spec. */
 function deployment(stable: PodTemplate, held?: PodTemplate): DeploymentObject {
   const annotations: Record<string, string> = { 'sluice.dev/canary': 'enabled', [STABLE]: revision(stable) };
   if (held !== undefined) {
     annotations[CANDIDATE_REVISION] = revision(held);
-    annotations[CANDIDATE] = encodeCandidate({ revision: revision(held), template: held });
+    annotations['sluice.dev/paused-by'] = 'sluice';
   }
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: 'podinfo', namespace: 'shop', annotations },
-    spec: { replicas: 2, template: injected(stable) },
+    spec: { replicas: 2, paused: held !== undefined, template: injected(held ?? stable) },
   };
+}
+
+/** A Deployment held under the earlier design: the stable template in the spec, the held one in an annotation. */
+function legacyDeployment(stable: PodTemplate, held: PodTemplate): DeploymentObject {
+  const d = deployment(stable);
+  const annotations = d.metadata?.annotations ?? {};
+  annotations[CANDIDATE_REVISION] = revision(held);
+  annotations[CANDIDATE] = encodeCandidate({ revision: revision(held), template: held });
+  return { ...d, metadata: { ...d.metadata, annotations, resourceVersion: '42' } };
 }
 
 type Data = { data?: Record<string, string>; binaryData?: Record<string, string> };
@@ -78,18 +87,11 @@ const world =
   (kind: ConfigKind, name: string) =>
     configs.find((c) => c.kind === kind && c.metadata?.name === name);
 
-const decodeTemplate = (payload: string): PodTemplate =>
-  (decodeCandidate(payload) as { template: PodTemplate }).template;
-
-const unused = (): PodTemplate => {
-  throw new Error('no held template was expected to be read');
-};
-
 describe('the view of a release', () => {
   describe('of a Deployment that reads no config', () => {
     it('has the stable revision of the template annotation, and no candidate when nothing is held', () => {
       const d = deployment(bare());
-      const view = viewRelease(d, world(), unused);
+      const view = viewRelease(d, world());
       expect(view.stableRevision).toBe(d.metadata?.annotations?.[STABLE]);
       expect(view.stableRevision).toBe(revision(bare()));
       expect(view.stableTemplateRevision).toBe(revision(bare()));
@@ -100,19 +102,16 @@ describe('the view of a release', () => {
 
     it('has the candidate revision of the template annotation when an image change is held', () => {
       const d = deployment(bare(), bare('example/podinfo:6.6.0'));
-      const view = viewRelease(d, world(), decodeTemplate);
+      const view = viewRelease(d, world());
       expect(view.stableRevision).toBe(d.metadata?.annotations?.[STABLE]);
       expect(view.candidateRevision).toBe(d.metadata?.annotations?.[CANDIDATE_REVISION]);
       expect(view.candidateRevision).toBe(revision(bare('example/podinfo:6.6.0')));
-      expect(view.heldTemplate).toEqual({
-        revision: revision(bare('example/podinfo:6.6.0')),
-        payload: d.metadata?.annotations?.[CANDIDATE],
-      });
+      expect(view.heldTemplate).toEqual({ revision: revision(bare('example/podinfo:6.6.0')) });
     });
 
     it('has no candidate when the held revision is the stable one', () => {
       const d = deployment(bare(), bare());
-      const view = viewRelease(d, world(), decodeTemplate);
+      const view = viewRelease(d, world());
       expect(view.heldTemplate).toBeNull();
       expect(view.candidateRevision).toBeNull();
       expect(view.stableRevision).toBe(revision(bare()));
@@ -121,7 +120,7 @@ describe('the view of a release', () => {
     it('has no revisions before the webhook has recorded a stable one', () => {
       const d = deployment(bare(), bare('example/podinfo:6.6.0'));
       delete d.metadata?.annotations?.[STABLE];
-      const view = viewRelease(d, world(), decodeTemplate);
+      const view = viewRelease(d, world());
       expect(view.stableRevision).toBeNull();
       expect(view.candidateRevision).toBeNull();
     });
@@ -138,7 +137,6 @@ describe('the view of a release', () => {
       const view = viewRelease(
         deployment(podinfo()),
         world(config('ConfigMap', 'podinfo-config', BLUE), config('Secret', 'podinfo-token', TOKEN)),
-        unused,
       );
       expect(view.stableRevision).toBe(
         releaseRevision(
@@ -161,7 +159,6 @@ describe('the view of a release', () => {
       const view = viewRelease(
         deployment(podinfo()),
         world(config('ConfigMap', 'podinfo-config', BLUE, GREEN), config('Secret', 'podinfo-token', TOKEN)),
-        unused,
       );
       expect(view.heldTemplate).toBeNull();
       expect(view.candidateRevision).toBe(
@@ -184,7 +181,6 @@ describe('the view of a release', () => {
       const view = viewRelease(
         deployment(podinfo()),
         world(config('ConfigMap', 'podinfo-config', BLUE), token),
-        unused,
       );
       expect(view.candidateRevision).toBe(
         releaseRevision(
@@ -202,7 +198,6 @@ describe('the view of a release', () => {
       const view = viewRelease(
         deployment(podinfo(), held),
         world(config('ConfigMap', 'podinfo-config', BLUE, GREEN), config('Secret', 'podinfo-token', TOKEN)),
-        decodeTemplate,
       );
       expect(view.candidateRevision).toBe(
         releaseRevision(
@@ -219,7 +214,6 @@ describe('the view of a release', () => {
       const view = viewRelease(
         deployment(podinfo()),
         world(config('ConfigMap', 'podinfo-config', BLUE, BLUE), config('Secret', 'podinfo-token', TOKEN)),
-        unused,
       );
       expect(view.configs.every((c) => c.candidate === null)).toBe(true);
       expect(view.candidateRevision).toBeNull();
@@ -232,7 +226,6 @@ describe('the view of a release', () => {
           config('ConfigMap', 'podinfo-config', BLUE, undefined, false),
           config('Secret', 'podinfo-token', TOKEN),
         ),
-        unused,
       );
       expect(view.configs.find((c) => c.ref.kind === 'ConfigMap')?.stable).toBe(dataRevision(BLUE));
       expect(view.stableRevision).toBe(
@@ -250,7 +243,6 @@ describe('the view of a release', () => {
       const view = viewRelease(
         deployment(bare(), podinfo('example/podinfo:6.6.0')),
         world(config('ConfigMap', 'podinfo-config', BLUE), config('Secret', 'podinfo-token', TOKEN)),
-        decodeTemplate,
       );
       expect(view.configs.map((c) => `${c.ref.kind}/${c.ref.name}`)).toEqual([
         'ConfigMap/podinfo-config',
@@ -268,11 +260,7 @@ describe('the view of a release', () => {
     });
 
     it('leaves out a config that is not tracked, as if the template did not read it', () => {
-      const view = viewRelease(
-        deployment(podinfo()),
-        world(config('ConfigMap', 'podinfo-config', BLUE)),
-        unused,
-      );
+      const view = viewRelease(deployment(podinfo()), world(config('ConfigMap', 'podinfo-config', BLUE)));
       expect(view.configs.map((c) => c.ref.name)).toEqual(['podinfo-config']);
       expect(view.stableRevision).toBe(
         releaseRevision(
@@ -281,5 +269,24 @@ describe('the view of a release', () => {
         ),
       );
     });
+  });
+});
+
+describe('a Deployment held under the earlier design', () => {
+  it('is seen as such, and has no held template until it is converted', () => {
+    const d = legacyDeployment(bare(), bare('example/podinfo:6.6.0'));
+    expect(isLegacyHold(d)).toBe(true);
+    expect(isLegacyHold(deployment(bare(), bare('example/podinfo:6.6.0')))).toBe(false);
+    expect(viewRelease(d, world()).heldTemplate).toBeNull();
+  });
+
+  it('is converted by writing the held template into the spec and dropping the payload, guarded by its version', () => {
+    const held = bare('example/podinfo:6.6.0');
+    const patch = legacyConversionPatch(legacyDeployment(bare(), held));
+    expect(patch).toEqual([
+      { op: 'test', path: '/metadata/resourceVersion', value: '42' },
+      { op: 'replace', path: '/spec/template', value: held },
+      { op: 'remove', path: '/metadata/annotations/sluice.dev~1candidate' },
+    ]);
   });
 });

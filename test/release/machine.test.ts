@@ -46,6 +46,7 @@ class Release {
     candidateRevision: null,
     canaryReady: false,
     primaryReady: true,
+    canaryProblem: null,
   };
   actions: readonly ReleaseAction[] = [];
 
@@ -259,11 +260,42 @@ describe('the release state machine', () => {
     ]);
   });
 
-  it('rolls back a canary that never becomes ready, at the deadline', () => {
-    const release = new Release(configOf({ 'sluice.dev/progress-deadline': '2m' }));
+  it('rolls back a canary that is not ready two intervals after it started, with the pods’ reason', () => {
+    const release = new Release(configOf({ 'sluice.dev/interval': '30s' }));
     release.set({ candidateRevision: 'bbb' }).tick();
-    release.now += 2 * MINUTE + 1;
-    expect(release.tick().status.phase).toBe('Failed');
+    release.now += 30_000;
+    release.set({
+      canaryProblem: 'pod podinfo-canary-x: container podinfo CrashLoopBackOff, last exit code 1',
+    });
+    expect(release.tick().status.phase).toBe('Progressing');
+    release.now += 30_000;
+    release.tick();
+    expect(release.status).toMatchObject({ phase: 'Failed', failedRevision: 'bbb', canaryWeight: 0 });
+    expect(release.types()).toEqual(['setRoute', 'deleteCanary', 'markFailed', 'event']);
+    expect(release.events()).toEqual([
+      'RolledBack: Rolling back revision bbb: the canary did not become ready within 1m: pod podinfo-canary-x: container podinfo CrashLoopBackOff, last exit code 1',
+    ]);
+    expect(release.status.outcome).toMatchObject({ reason: 'RolledBack', revision: 'bbb' });
+  });
+
+  it('says only that the pods are not ready when the kubelet gives no reason', () => {
+    const release = new Release(configOf({ 'sluice.dev/interval': '30s' }));
+    release.set({ candidateRevision: 'bbb' }).tick();
+    release.now += 60_000;
+    release.tick();
+    expect(release.events()).toEqual([
+      'RolledBack: Rolling back revision bbb: the canary did not become ready within 1m: its pods are not ready',
+    ]);
+  });
+
+  it('does not count a pause against the canary’s time to become ready', () => {
+    const release = new Release(configOf({ 'sluice.dev/interval': '30s' }));
+    release.set({ candidateRevision: 'bbb' }).tick();
+    release.tick({ action: 'pause' });
+    release.now += 5 * MINUTE;
+    release.tick({ action: 'resume' });
+    release.now += 30_000;
+    expect(release.tick().status.phase).toBe('Progressing');
   });
 
   it('promotes without a canary when skip-analysis is set', () => {
@@ -332,12 +364,24 @@ describe('the release state machine', () => {
     ]);
   });
 
-  it('cancels the release when the Deployment is changed back to the stable revision', () => {
+  it('ends the release as Reverted when the Deployment is changed back to the stable revision', () => {
     const release = new Release().started();
     release.set({ candidateRevision: null }).tick();
     expect(release.status).toMatchObject({ phase: 'Initialized', canaryWeight: 0, candidateRevision: null });
     expect(release.types()).toEqual(['setRoute', 'deleteCanary', 'event']);
-    expect(release.reasons()).toEqual(['CanaryCancelled']);
+    expect(release.events()).toEqual([
+      'Reverted: Release of revision bbb ended: the Deployment was changed back to stable revision aaa',
+    ]);
+    expect(release.status.outcome).toMatchObject({ reason: 'Reverted', revision: 'bbb' });
+  });
+
+  it('ends the release as Reverted when the stable revision comes back after a rollback', () => {
+    const release = new Release().started();
+    release.tick({ action: 'abort' });
+    expect(release.status.phase).toBe('Failed');
+    release.set({ candidateRevision: null }).tick();
+    expect(release.status.phase).toBe('Failed');
+    expect(release.actions).toEqual([]);
   });
 
   it('cancels the release when the Deployment opts out', () => {

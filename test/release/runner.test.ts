@@ -44,6 +44,7 @@ class MemoryPlatform implements Platform {
       candidateRevision: this.candidate,
       canaryReady: this.canary !== null,
       primaryReady: true,
+      canaryProblem: null,
       action: null,
     });
   }

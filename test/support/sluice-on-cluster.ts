@@ -27,6 +27,8 @@ export interface Installed {
   webhook: SluiceProcess;
   controllerKubeconfig: string;
   dir: string;
+  /** Applies the MutatingWebhookConfiguration again, after a test removed it. */
+  registerWebhook(): Promise<void>;
   uninstall(): Promise<void>;
 }
 
@@ -61,9 +63,12 @@ export async function installSluice(cluster: Cluster): Promise<Installed> {
     CONTROLLER_IDENTITY,
   ]);
   await webhook.waitForLog('listening', 20_000);
-  await cluster.apply(
-    await webhookConfiguration(cluster.webhookClientConfig(`https://127.0.0.1:${port}/mutate`)),
-  );
+  const registerWebhook = async (): Promise<void> => {
+    await cluster.apply(
+      await webhookConfiguration(cluster.webhookClientConfig(`https://127.0.0.1:${port}/mutate`)),
+    );
+  };
+  await registerWebhook();
 
   const controllerKubeconfig = await cluster.serviceAccountKubeconfig('sluice-system', 'sluice-controller');
   const pluginDir = join(dir, 'bin');
@@ -81,6 +86,7 @@ export async function installSluice(cluster: Cluster): Promise<Installed> {
     webhook,
     controllerKubeconfig,
     dir,
+    registerWebhook,
     async uninstall() {
       await webhook.stop();
       await rm(dir, { recursive: true, force: true });

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeCandidate } from '../../src/candidate.js';
 import { admit, MalformedObjectError } from '../../webhook/admit.js';
 import {
   CandidateTooLargeDenial,
   InvalidAnnotationsDenial,
   SealKeyMissingDenial,
+  UnpauseDenial,
 } from '../../webhook/denials.js';
-import { applyPatch, CONFIG, deepFreeze, deployment, gvk, request } from './support.js';
+import { applyPatch, CONFIG, CONTROLLER, deepFreeze, deployment, gvk, request } from './support.js';
 
 function stored() {
   const object = deployment();
@@ -16,14 +16,26 @@ function stored() {
   return applyPatch(object, created.patch);
 }
 
+/** The stored Deployment with its image changed, as a user's write would bring it. */
+function withImage<T extends ReturnType<typeof stored>>(old: T, image = 'example/podinfo:next'): T {
+  const object = structuredClone(old);
+  object.spec.template.spec.containers = object.spec.template.spec.containers.map((c) => ({ ...c, image }));
+  return object;
+}
+
+/** The stored Deployment after an image change was admitted: paused, holding the candidate. */
+function held() {
+  const old = stored();
+  const changed = withImage(old);
+  const decision = admit(request({ operation: 'UPDATE', object: changed, oldObject: old }), CONFIG);
+  if (!decision.allowed) throw new Error(decision.denial.message);
+  return applyPatch(changed, decision.patch);
+}
+
 describe('admission', () => {
   it('leaves the objects of the review as they came', () => {
     const old = stored();
-    const object = structuredClone(old);
-    object.spec.template.spec.containers = object.spec.template.spec.containers.map((c) => ({
-      ...c,
-      image: 'example/podinfo:next',
-    }));
+    const object = withImage(old);
     const review = deepFreeze(request({ operation: 'UPDATE', object, oldObject: old }));
     const copy = structuredClone(review);
     expect(admit(review, CONFIG).allowed).toBe(true);
@@ -34,32 +46,33 @@ describe('admission', () => {
     expect(review).toEqual(copy);
   });
 
-  it('holds a template with kubectl rollout restart’s stamp with the stamp, as it was written', () => {
-    const old = stored();
-    const object = structuredClone(old);
-    const restartedAt = { 'kubectl.kubernetes.io/restartedAt': '2026-12-03T10:00:00Z' };
-    const meta = object.spec.template.metadata as { annotations?: Record<string, string> };
-    meta.annotations = { ...meta.annotations, ...restartedAt };
-    object.spec.template.spec.containers = object.spec.template.spec.containers.map((c) => ({
-      ...c,
-      image: 'example/podinfo:next',
-    }));
-    const decision = admit(request({ operation: 'UPDATE', object, oldObject: old }), CONFIG);
-    if (!decision.allowed) throw new Error(decision.denial.message);
-    const held = decision.patch.find((op) => op.path === '/metadata/annotations/sluice.dev~1candidate');
-    const candidate = decodeCandidate(
-      held !== undefined && 'value' in held ? (held.value as string) : '',
-    ) as {
-      template: {
-        metadata: { annotations: Record<string, string> };
-        spec: { containers: { image: string }[] };
-      };
-    };
-    expect(candidate.template.metadata.annotations).toMatchObject(restartedAt);
-    expect(candidate.template.spec.containers.map((c) => c.image)).toEqual(['example/podinfo:next']);
+  it('keeps kubectl rollout restart’s stamp on a held template and stays paused, with the same candidate', () => {
+    const before = held();
+    const restarted = structuredClone(before);
+    const meta = restarted.spec.template.metadata as { annotations?: Record<string, string> };
+    meta.annotations = { ...meta.annotations, 'kubectl.kubernetes.io/restartedAt': '2026-12-07T10:00:00Z' };
+    const second = admit(request({ operation: 'UPDATE', object: restarted, oldObject: before }), CONFIG);
+    expect(second).toEqual({ allowed: true, patch: [] });
   });
 
-  it('denies a change too large to hold, and says so', () => {
+  it('denies a ConfigMap change too large to hold, and says so', () => {
+    const old = {
+      metadata: { name: 'c', namespace: 'shop', labels: { 'sluice.dev/tracked': 'true' } },
+      data: { a: 'x' },
+    };
+    const object = { ...old, data: { a: randomBytes(180 * 1024).toString('base64') } };
+    const decision = admit(
+      request({ kind: gvk('ConfigMap'), operation: 'UPDATE', object, oldObject: old }),
+      CONFIG,
+    );
+    expect(decision.allowed).toBe(false);
+    if (!decision.allowed) {
+      expect(decision.denial).toBeInstanceOf(CandidateTooLargeDenial);
+      expect(decision.denial.message).toMatch(/KiB/);
+    }
+  });
+
+  it('admits a template change of any size as written: the spec holds it, not an annotation', () => {
     const old = stored();
     const object = structuredClone(old);
     const noise = { name: 'NOISE', value: randomBytes(180 * 1024).toString('base64') };
@@ -68,11 +81,32 @@ describe('admission', () => {
       env: [noise],
     }));
     const decision = admit(request({ operation: 'UPDATE', object, oldObject: old }), CONFIG);
+    if (!decision.allowed) throw new Error(decision.denial.message);
+    const result = applyPatch(object, decision.patch);
+    expect((result.spec as { paused?: boolean }).paused).toBe(true);
+    expect(result.spec.template.spec.containers[0]?.env).toEqual([noise]);
+  });
+
+  it('denies a resume while a candidate is held, naming promote and abort', () => {
+    const before = held();
+    const resumed = { ...before, spec: { ...before.spec, paused: false } };
+    const decision = admit(request({ operation: 'UPDATE', object: resumed, oldObject: before }), CONFIG);
     expect(decision.allowed).toBe(false);
     if (!decision.allowed) {
-      expect(decision.denial).toBeInstanceOf(CandidateTooLargeDenial);
-      expect(decision.denial.message).toMatch(/KiB/);
+      expect(decision.denial).toBeInstanceOf(UnpauseDenial);
+      expect(decision.denial.message).toContain('kubectl sluice promote podinfo -n shop');
+      expect(decision.denial.message).toContain('kubectl sluice abort podinfo -n shop');
     }
+    const byController = admit(
+      request({
+        operation: 'UPDATE',
+        object: resumed,
+        oldObject: before,
+        userInfo: { username: CONTROLLER },
+      }),
+      CONFIG,
+    );
+    expect(byController.allowed).toBe(false);
   });
 
   it('denies a change to a tracked Secret when it has no seal key', () => {

@@ -5,7 +5,7 @@ import { decodeCandidate } from '../../src/candidate.js';
 import { MANAGED_ANNOTATIONS } from '../../src/annotations.js';
 import { admit } from '../../webhook/admit.js';
 
-const { candidate: CANDIDATE, promote: PROMOTE } = MANAGED_ANNOTATIONS;
+const { candidate: CANDIDATE, candidateRevision: CANDIDATE_REVISION, promote: PROMOTE } = MANAGED_ANNOTATIONS;
 import type { PatchOperation } from '../../webhook/patch.js';
 import type { AdmissionRequest, Decision } from '../../webhook/review.js';
 import { applyPatch, CONFIG, gvk, request, SEAL_KEY } from './support.js';
@@ -46,17 +46,23 @@ function mustAllow(decision: Decision): PatchOperation[] {
   return decision.patch;
 }
 
-/** The controller's promotion write: the held candidate, marked with its revision. */
+/**
+ * The controller's promotion write: a held Deployment unpaused with the marker of the revision its spec
+ * already carries; a held config's data written back with the marker.
+ */
 function promotion(stored: Json): Json {
-  const meta = stored['metadata'] as { annotations: Record<string, string> };
-  const held = decodeCandidate(meta.annotations[CANDIDATE] as string, SEAL_KEY) as Json;
   const out = structuredClone(stored) as Json & { metadata: { annotations: Record<string, string> } };
-  out.metadata.annotations[PROMOTE] = held['revision'] as string;
-  if ('template' in held) (out['spec'] as Json)['template'] = held['template'];
-  else {
-    out['data'] = held['data'];
-    out['binaryData'] = held['binaryData'];
+  const annotations = out.metadata.annotations;
+  const payload = annotations[CANDIDATE];
+  if (payload === undefined) {
+    annotations[PROMOTE] = annotations[CANDIDATE_REVISION] as string;
+    (out['spec'] as Json)['paused'] = false;
+    return out;
   }
+  const held = decodeCandidate(payload, SEAL_KEY) as Json;
+  annotations[PROMOTE] = held['revision'] as string;
+  out['data'] = held['data'];
+  out['binaryData'] = held['binaryData'];
   return out;
 }
 

@@ -1,0 +1,337 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { useCluster, type Cluster } from './kube.js';
+import {
+  eventually,
+  installSluice,
+  startController,
+  startDataPath,
+  type ControllerRun,
+  type DataPath,
+  type Installed,
+} from './sluice-on-cluster.js';
+
+/**
+ * Release scenarios on the test control plane with a podinfo-like Deployment: sluice installed once per file,
+ * one namespace per test, the controller and its data path started per test and stopped after it, and on a
+ * failure what the controller did and where the objects stood, printed next to the failed assertion.
+ */
+
+export const RELEASE_ANNOTATIONS: Readonly<Record<string, string>> = {
+  'sluice.dev/canary': 'enabled',
+  'sluice.dev/interval': '5s',
+  'sluice.dev/step-weights': '20,50',
+  'sluice.dev/threshold': '2',
+  'sluice.dev/min-requests': '5',
+  'sluice.dev/match': 'traffic=test',
+};
+
+export interface ConfigUse {
+  kind: 'ConfigMap' | 'Secret';
+  name: string;
+}
+
+/** The Deployment a test applies, as a user would write it (no proxy, no sluice-managed fields). */
+export function podinfo(
+  namespace: string,
+  image: string,
+  annotations: Readonly<Record<string, string>> = RELEASE_ANNOTATIONS,
+  extra: { config?: ConfigUse; replicas?: number } = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'podinfo', namespace, annotations },
+    spec: {
+      replicas: extra.replicas ?? 2,
+      selector: { matchLabels: { app: 'podinfo' } },
+      template: {
+        metadata: { labels: { app: 'podinfo' } },
+        spec: {
+          containers: [
+            {
+              name: 'podinfo',
+              image,
+              ports: [{ name: 'http', containerPort: 9898 }],
+              readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
+              ...(extra.config !== undefined && {
+                envFrom: [
+                  extra.config.kind === 'ConfigMap'
+                    ? { configMapRef: { name: extra.config.name } }
+                    : { secretRef: { name: extra.config.name } },
+                ],
+              }),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export interface DeploymentJson {
+  metadata: { annotations?: Record<string, string>; generation: number };
+  spec: {
+    paused?: boolean;
+    replicas?: number;
+    template: {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec: {
+        containers: {
+          name: string;
+          image: string;
+          envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+        }[];
+      };
+    };
+  };
+  status?: { replicas?: number; readyReplicas?: number };
+}
+
+export interface ConfigMapJson {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+export interface CanaryJson {
+  status?: {
+    phase?: string;
+    canaryWeight?: number;
+    failedChecks?: number;
+    stableRevision?: string;
+    candidateRevision?: string;
+    failedRevision?: string;
+    conditions?: { type: string; status: string; reason: string; message?: string }[];
+    lastAnalysis?: { result: string; summary: string };
+    outcome?: { reason: string; revision: string; message: string };
+  };
+}
+
+interface PodJson {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: { containers: { name: string; image: string }[] };
+  status?: { phase?: string };
+}
+
+export interface Scenario {
+  cluster(): Cluster;
+  installed(): Installed;
+  /** The data path and controller of the running test, once `setUp` started them. */
+  data(): DataPath;
+  controller(): ControllerRun;
+  /** A namespace with podinfo opted in and rolled out, and a controller with its data path. */
+  setUp(
+    namespace: string,
+    options?: {
+      canary?: { errorRate: number; latencyMs: number };
+      config?: ConfigUse;
+      annotations?: Readonly<Record<string, string>>;
+      replicas?: number;
+    },
+  ): Promise<void>;
+  /** A namespace with podinfo opted in and rolled out, and no controller: the webhook alone. */
+  optIn(namespace: string): Promise<void>;
+  /**
+   * Stops the controller (SIGTERM, or SIGKILL when `kill`) and starts a new one on the same data path: a
+   * restart, a crash, or a new version; `meanwhile` runs while no controller runs.
+   */
+  restartController(options?: { kill?: boolean; meanwhile?: () => Promise<void> }): Promise<ControllerRun>;
+  getJson<T>(namespace: string, what: string): Promise<T>;
+  exists(namespace: string, what: string): Promise<boolean>;
+  canaryPhase(namespace: string, phase: string): Promise<CanaryJson | undefined>;
+  /** The images the primary's pods run (not the canary's), sorted. */
+  primaryPodImages(namespace: string): Promise<string[]>;
+  /** The names of the primary's ReplicaSets with their revision annotation, to show none was added. */
+  replicaSets(namespace: string): Promise<string[]>;
+  rolledOut(namespace: string): Promise<void>;
+  /**
+   * Waits until the controller has seen every change made before the call: it sends `sluice.dev/action:
+   * resume`, which a settled release (Initialized, Succeeded, Failed) ignores, and waits for the controller
+   * to consume it. Use it before asserting that a change had no effect.
+   */
+  controllerCaughtUp(namespace: string): Promise<void>;
+}
+
+export const imageOf = (deployment: DeploymentJson): string | undefined =>
+  deployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')?.image;
+
+export function useReleaseScenarios(): Scenario {
+  const clusterOf = useCluster();
+  let installed: Installed | undefined;
+  let data: DataPath | undefined;
+  let controller: ControllerRun | undefined;
+  let namespaceInUse: string | undefined;
+
+  beforeAll(async () => {
+    installed = await installSluice(clusterOf());
+  });
+  afterAll(async () => {
+    await installed?.uninstall();
+  });
+  afterEach(async (context) => {
+    const failed = context.task.result?.state === 'fail';
+    if (failed && controller !== undefined) {
+      const lines = controller.logs.filter(
+        (l) => (l['level'] as number) >= 40 || l['msg'] === 'releaseEvent',
+      );
+      console.error(lines.map((l) => JSON.stringify(l)).join('\n'));
+    }
+    if (failed && namespaceInUse !== undefined) {
+      const c = clusterOf();
+      const ns = namespaceInUse;
+      const state = await c.tryKubectl([
+        'get',
+        'deployments,replicasets,pods,canaries',
+        '-n',
+        ns,
+        '-o',
+        'wide',
+      ]);
+      const conditions = await c.tryKubectl([
+        'get',
+        'deployments',
+        '-n',
+        ns,
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}: {.spec.paused} {.metadata.annotations} {.status}{"\\n"}{end}',
+      ]);
+      // A Node gone NotReady marks its Pods not Ready: the fake Node's state belongs next to its Pods'.
+      const nodes = await c.tryKubectl(['get', 'nodes', '-o', 'wide']);
+      console.error(
+        `${state.stdout}${state.stderr}\n${conditions.stdout}${conditions.stderr}\n${nodes.stdout}${nodes.stderr}`,
+      );
+    }
+    namespaceInUse = undefined;
+    await controller?.stop();
+    await data?.stop();
+    controller = undefined;
+    data = undefined;
+  });
+
+  const c = (): Cluster => clusterOf();
+  const getJson = async <T>(namespace: string, what: string): Promise<T> =>
+    JSON.parse(await c().kubectl(['get', what, '-n', namespace, '-o', 'json'])) as T;
+  const rolledOut = async (namespace: string): Promise<void> => {
+    await c().kubectl(['rollout', 'status', 'deployment/podinfo', '-n', namespace, '--timeout=90s'], {
+      timeoutMs: 100_000,
+    });
+  };
+  const canaryPhase = async (namespace: string, phase: string): Promise<CanaryJson | undefined> => {
+    const canary = await getJson<CanaryJson>(namespace, 'canary/podinfo').catch(() => undefined);
+    return canary?.status?.phase === phase ? canary : undefined;
+  };
+  const mustHave = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is not running: call setUp first`);
+    return value;
+  };
+
+  return {
+    cluster: c,
+    installed: () => mustHave(installed, 'sluice'),
+    data: () => mustHave(data, 'the data path'),
+    controller: () => mustHave(controller, 'the controller'),
+    getJson,
+    canaryPhase,
+    rolledOut,
+    exists: async (namespace, what) => (await c().tryKubectl(['get', what, '-n', namespace])).exitCode === 0,
+    async setUp(namespace, options = {}) {
+      await c().kubectl(['create', 'namespace', namespace]);
+      namespaceInUse = namespace;
+      const config = options.config;
+      if (config !== undefined) {
+        const create = config.kind === 'ConfigMap' ? ['configmap'] : ['secret', 'generic'];
+        await c().kubectl([
+          'create',
+          ...create,
+          config.name,
+          '-n',
+          namespace,
+          '--from-literal=GREETING=hello',
+        ]);
+      }
+      await c().apply(
+        podinfo(namespace, 'example/podinfo:1.0', options.annotations ?? RELEASE_ANNOTATIONS, {
+          ...(config !== undefined && { config }),
+          ...(options.replicas !== undefined && { replicas: options.replicas }),
+        }),
+      );
+      await rolledOut(namespace);
+      data = await startDataPath(namespace, 'podinfo', options.canary ?? { errorRate: 0, latencyMs: 0 });
+      controller = await startController(mustHave(installed, 'sluice'), namespace, data);
+      await controller.waitForLog('leadership', 20_000);
+      await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
+    },
+    async optIn(namespace) {
+      await c().kubectl(['create', 'namespace', namespace]);
+      namespaceInUse = namespace;
+      await c().apply(podinfo(namespace, 'example/podinfo:1.0'));
+      await rolledOut(namespace);
+    },
+    async restartController(options = {}) {
+      const ns = mustHave(namespaceInUse, 'a namespace');
+      const old = mustHave(controller, 'the controller');
+      if (options.kill === true) {
+        old.child.kill('SIGKILL');
+        await old.exited;
+      } else {
+        await old.stop();
+      }
+      await options.meanwhile?.();
+      controller = await startController(mustHave(installed, 'sluice'), ns, mustHave(data, 'the data path'));
+      await controller.waitForLog('leadership', 20_000);
+      return controller;
+    },
+    async controllerCaughtUp(namespace) {
+      await c().kubectl(['annotate', 'deployment/podinfo', '-n', namespace, 'sluice.dev/action=resume']);
+      await eventually('the controller to consume sluice.dev/action', async () => {
+        const d = await getJson<DeploymentJson>(namespace, 'deployment/podinfo');
+        return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
+      });
+    },
+    async primaryPodImages(namespace) {
+      const pods = await getJson<{ items: PodJson[] }>(namespace, 'pods');
+      return pods.items
+        .filter((p) => p.metadata.labels?.['sluice.dev/role'] !== 'canary')
+        .map((p) => p.spec.containers.find((container) => container.name === 'podinfo')?.image ?? '')
+        .sort();
+    },
+    async replicaSets(namespace) {
+      const sets = await getJson<{
+        items: { metadata: { name: string; labels?: Record<string, string> } }[];
+      }>(namespace, 'replicasets');
+      return sets.items
+        .filter((s) => s.metadata.labels?.['sluice.dev/role'] !== 'canary')
+        .map((s) => s.metadata.name)
+        .sort();
+    },
+  };
+}
+
+export interface WatchRow {
+  name: string;
+  status: string;
+  weight: string;
+}
+
+/** `kubectl get canaries -w`, as a user would run it, with its rows parsed. */
+export function watchCanaries(cluster: Cluster, namespace: string): { rows(): WatchRow[]; stop(): void } {
+  const child: ChildProcess = spawn(
+    cluster.kubectlPath,
+    ['--kubeconfig', cluster.kubeconfigPath, 'get', 'canaries', '-n', namespace, '-w'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return {
+    rows: () =>
+      text
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((cols) => cols.length >= 3)
+        .map(([name = '', status = '', weight = '']) => ({ name, status, weight })),
+    stop: () => {
+      child.kill('SIGTERM');
+    },
+  };
+}
