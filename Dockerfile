@@ -1,7 +1,11 @@
 # One image for every part (DESIGN.md, "The parts"): the webhook and the controller run it, and the webhook
 # injects it as the proxy. Build: docker build -t sluice:0.1.0 .
 
-FROM node:20-slim AS build
+# The Node.js image both stages build on: the newest LTS line by default. Any supported line (package.json
+# engines) can be chosen instead, e.g. docker build --build-arg NODE_IMAGE=node:22-slim -t sluice:0.1.0 .
+ARG NODE_IMAGE=node:26-slim
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would run the build before the sources are here; it runs below instead.
@@ -12,7 +16,7 @@ COPY webhook webhook
 COPY proxy proxy
 RUN npm run build
 
-FROM node:20-slim
+FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="sluice" \
       org.opencontainers.image.description="Progressive delivery for Kubernetes without a service mesh" \
       org.opencontainers.image.licenses="Apache-2.0"

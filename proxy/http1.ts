@@ -76,7 +76,9 @@ function assertParserShape(): void {
   const proto = (Binding as unknown as { prototype: Record<string, unknown> } | undefined)?.prototype;
   for (const name of ['initialize', 'execute', 'finish', 'close'])
     if (typeof proto?.[name] !== 'function')
-      throw new Error(`this Node.js has no HTTP parser with ${name}(): sluice proxy needs Node.js 20 or 22`);
+      throw new Error(
+        `this Node.js has no HTTP parser with ${name}(): sluice proxy needs Node.js 22, 24 or 26`,
+      );
 }
 assertParserShape();
 
