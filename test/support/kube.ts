@@ -7,6 +7,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
+import { kwokConfig } from './kwok-stages.js';
 import { createCertificateAuthority, createSigningKey } from './pki.js';
 import {
   CommandFailedError,
@@ -20,11 +21,21 @@ import {
 
 // The end-to-end tier's Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
 // built from Go modules by hack/k8s/build.sh and started here as local processes on 127.0.0.1. kwok plays
-// the kubelet of one fake Node, so Pods are scheduled and reported Running without any container runtime.
+// the kubelet of one fake Node, so Pods are scheduled and reported Running without any container runtime;
+// test/support/kwok-stages.ts says how it plays them, and which image tags make a container fail to start.
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export const kwokNodeName = 'kwok-node-0';
+
+export {
+  CRASHLOOP_EXIT_CODE,
+  CRASHLOOP_RESTART_EVERY_MS,
+  FAILING_TAGS,
+  failingImage,
+  IMAGE_PULL_BACKOFF_AFTER_MS,
+  type FailingTag,
+} from './kwok-stages.js';
 
 /** Temp dirs of clusters not yet stopped; removed if the test runner exits without `stop()`. */
 const liveDirs = new Set<string>();
@@ -251,7 +262,10 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       '--node-monitor-grace-period=1h',
     ]);
     const scheduler = start('kube-scheduler', componentArgs(schedulerPort));
+    const kwokConfigPath = join(dir, 'kwok.yaml');
+    await writeFile(kwokConfigPath, kwokConfig());
     const kwok = start('kwok', [
+      `--config=${kwokConfigPath}`,
       `--kubeconfig=${kubeconfigPath}`,
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
