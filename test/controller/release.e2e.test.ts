@@ -87,8 +87,9 @@ describe('a release on a real control plane', () => {
       });
       const promoted = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
       expect(imageOf(promoted)).toBe('example/podinfo:2.0');
-      expect(promoted.spec.paused).toBe(false);
+      expect(promoted.spec.paused).toBeFalsy();
       expect(promoted.metadata.annotations?.['sluice.dev/paused-by']).toBeUndefined();
+      await scenario.rolledOut(ns);
       expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:2.0', 'example/podinfo:2.0']);
       expect(promoted.spec.template.spec.containers.map((c) => c.name)).toContain('sluice-proxy');
       expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
@@ -151,6 +152,44 @@ describe('a release on a real control plane', () => {
       return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
     });
   });
+
+  // kwok plays these images' pods as a kubelet would report them (test/support/kwok-stages.ts).
+  const cannotStart = [
+    { tag: 'crashloop', reason: /CrashLoopBackOff, last exit code 1/ },
+    { tag: 'unpullable', reason: /ErrImagePull|ImagePullBackOff/ },
+    { tag: 'never-ready', reason: /containers with unready status: \[podinfo\]/ },
+  ];
+  it.each(cannotStart)(
+    'rolls back a canary that cannot start ($tag) within two intervals, with the pod’s reason',
+    async ({ tag, reason }) => {
+      const ns = `cannot-start-${tag}`;
+      await setUp(ns);
+      const replicaSets = await scenario.replicaSets(ns);
+      const started = Date.now();
+      await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, `podinfo=example/podinfo:${tag}`]);
+      const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 60_000);
+      // Two intervals of 5 s, plus the canary's creation and one controller tick.
+      expect(Date.now() - started).toBeLessThan(2 * 5_000 + 5_000);
+      expect(failed.status?.outcome?.message).toMatch(reason);
+      expect(failed.status?.outcome?.message).toContain('did not become ready within 10s');
+      const events = await c().kubectl([
+        'get',
+        'events',
+        '-n',
+        ns,
+        '--field-selector',
+        'reason=RolledBack',
+        '-o',
+        'jsonpath={.items[*].message}',
+      ]);
+      expect(events).toMatch(reason);
+      await eventually('the canary objects to be deleted', async () =>
+        !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+      );
+      expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
+      expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
+    },
+  );
 
   const configCases: {
     kind: ConfigUse['kind'];
@@ -256,7 +295,7 @@ describe('a release on a real control plane', () => {
     const out = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
     expect(out.spec.template.spec.containers.map((c) => c.name)).toEqual(['podinfo']);
     expect(out.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
-    expect(out.spec.paused).toBe(false);
+    expect(out.spec.paused).toBeFalsy();
     await eventually('the canary objects and the Canary to be deleted', async () =>
       !(await exists(ns, 'deployment/podinfo-canary')) &&
       !(await exists(ns, 'service/podinfo-canary')) &&

@@ -108,7 +108,7 @@ export interface CanaryJson {
 }
 
 interface PodJson {
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
   spec: { containers: { name: string; image: string }[] };
   status?: { phase?: string };
 }
@@ -139,7 +139,7 @@ export interface Scenario {
   getJson<T>(namespace: string, what: string): Promise<T>;
   exists(namespace: string, what: string): Promise<boolean>;
   canaryPhase(namespace: string, phase: string): Promise<CanaryJson | undefined>;
-  /** The images the primary's pods run (not the canary's), sorted. */
+  /** The images the primary's pods run (not the canary's, nor pods on their way out), sorted. */
   primaryPodImages(namespace: string): Promise<string[]>;
   /** The names of the primary's ReplicaSets with their revision annotation, to show none was added. */
   replicaSets(namespace: string): Promise<string[]>;
@@ -292,6 +292,7 @@ export function useReleaseScenarios(): Scenario {
       const pods = await getJson<{ items: PodJson[] }>(namespace, 'pods');
       return pods.items
         .filter((p) => p.metadata.labels?.['sluice.dev/role'] !== 'canary')
+        .filter((p) => p.metadata.deletionTimestamp === undefined)
         .map((p) => p.spec.containers.find((container) => container.name === 'podinfo')?.image ?? '')
         .sort();
     },
