@@ -87,33 +87,33 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := loop(ctx, o); err != nil {
+	manager, err := newManager(o.kubeconfig)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "flux-apply: %v\n", err)
+		os.Exit(1)
+	}
+	if failed := loop(ctx, manager, o); failed > 0 {
 		os.Exit(1)
 	}
 }
 
-// loop runs the rounds; a failed round is reported and retried at the next interval, as the controller does.
-func loop(ctx context.Context, o options) error {
-	manager, err := newManager(o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	var failed error
+// loop runs the rounds and returns how many failed; a failed round is reported and retried at the next
+// interval, as the controller does.
+func loop(ctx context.Context, manager *ssa.ResourceManager, o options) (failed int) {
 	for round := 1; ; round++ {
 		if err := applyRound(ctx, manager, o, round); err != nil {
 			if ctx.Err() != nil {
-				return nil // stopped mid-round: not a failure of the apply
+				return failed // stopped mid-round: not a failure of the apply
 			}
 			fmt.Fprintf(os.Stderr, "flux-apply: round %d: %v\n", round, err)
-			failed = err
+			failed++
 		}
 		if o.interval == 0 || (o.count > 0 && round >= o.count) {
 			return failed
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return failed
 		case <-time.After(o.interval):
 		}
 	}
@@ -124,6 +124,9 @@ func newManager(kubeconfig string) (*ssa.ResourceManager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
+	// client-go's default budget (5 requests/s, bursts of 10) would throttle the health check's polls until
+	// its deadline, and a controller runs with far more.
+	cfg.QPS, cfg.Burst = 50, 100
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
@@ -159,8 +162,15 @@ func applyRound(ctx context.Context, manager *ssa.ResourceManager, o options, ro
 		}
 	}
 	if err == nil && o.wait && !o.dryRun {
-		err = manager.WaitForSetWithContext(ctx, changes.ToObjMetadataSet(), ssa.WaitOptions{
-			Interval: 2 * time.Second,
+		// As the controller's health check: every object applied or found unchanged, none it was told to skip.
+		toCheck := ssa.NewChangeSet()
+		for _, entry := range changes.Entries {
+			if entry.Action != ssa.SkippedAction {
+				toCheck.Add(entry)
+			}
+		}
+		err = manager.WaitForSetWithContext(ctx, toCheck.ToObjMetadataSet(), ssa.WaitOptions{
+			Interval: 5 * time.Second, // the controller's polling interval for health checks
 			Timeout:  o.timeout,
 		})
 	}
