@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster } from './kube.js';
 import { CommandFailedError, ManagedProcess, run, waitFor, type RunResult } from './processes.js';
@@ -12,15 +12,13 @@ import { CommandFailedError, ManagedProcess, run, waitFor, type RunResult } from
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const buildScript = 'hack/gitops/build.sh';
 
-/** Temp dirs (helm's HOME, flux loops' logs) not yet removed; removed when the test runner exits. */
-const liveDirs = new Set<string>();
-process.once('exit', () => {
-  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  liveDirs.add(dir);
+/**
+ * A directory of the cluster's own, inside the temp dir its `stop()` removes (the kubeconfig's), so what a
+ * client leaves behind goes with the cluster even when the test runner ends its worker abruptly.
+ */
+function clusterDir(cluster: Cluster, name: string): string {
+  const dir = join(dirname(cluster.kubeconfigPath), name);
+  mkdirSync(dir, { recursive: true });
   return dir;
 }
 
@@ -58,16 +56,15 @@ export function gitopsBinaries(): { helm: string; fluxApply: string } {
   return { helm: helmPath, fluxApply: fluxApplyPath };
 }
 
-// helm keeps its config, cache and data under HOME and the XDG dirs: one throwaway set for the whole run,
-// so nothing from the machine's own helm setup leaks into a test, and nothing leaks out of it.
-let helmHome: string | undefined;
-function helmEnv(): Record<string, string> {
-  helmHome ??= tempDir('sluice-helm-');
+// helm keeps its config, cache and data under HOME and the XDG dirs: a throwaway set per cluster, so nothing
+// from the machine's own helm setup leaks into a test, and nothing leaks out of it.
+function helmEnv(cluster: Cluster): Record<string, string> {
+  const home = clusterDir(cluster, 'helm-home');
   return {
-    HOME: helmHome,
-    XDG_CONFIG_HOME: join(helmHome, 'config'),
-    XDG_CACHE_HOME: join(helmHome, 'cache'),
-    XDG_DATA_HOME: join(helmHome, 'data'),
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    XDG_DATA_HOME: join(home, 'data'),
   };
 }
 
@@ -84,7 +81,7 @@ export function tryHelm(
 ): Promise<RunResult> {
   const { helm: helmPath } = gitopsBinaries();
   return run(helmPath, [`--kubeconfig=${cluster.kubeconfigPath}`, ...args], {
-    env: helmEnv(),
+    env: helmEnv(cluster),
     timeoutMs: options.timeoutMs ?? 120_000,
   });
 }
@@ -170,6 +167,8 @@ export async function fluxApply(
   return round.actions;
 }
 
+let loops = 0;
+
 /** A GitOps loop: flux-apply re-applying the same path every interval, as the controller reconciles. */
 export interface FluxLoop {
   pid: number | undefined;
@@ -192,12 +191,12 @@ export function fluxLoop(
   options: FluxApplyOptions = {},
 ): FluxLoop {
   const { fluxApply: fluxApplyPath } = gitopsBinaries();
-  const dir = tempDir('sluice-flux-loop-');
+  const logPath = join(clusterDir(cluster, 'flux-loops'), `${++loops}.log`);
   const applier = new ManagedProcess(
     'flux-apply',
     fluxApplyPath,
     [`--interval=${intervalMs}ms`, ...fluxArgs(cluster, path, options)],
-    join(dir, 'flux-apply.log'),
+    logPath,
   );
   const rounds = (): FluxRound[] => {
     try {
@@ -220,10 +219,7 @@ export function fluxLoop(
     stop() {
       stopped ??= (async () => {
         await applier.stop();
-        const finished = rounds();
-        rmSync(dir, { recursive: true, force: true });
-        liveDirs.delete(dir);
-        return finished;
+        return rounds();
       })();
       return stopped;
     },
