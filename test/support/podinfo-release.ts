@@ -127,6 +127,8 @@ export interface Scenario {
       config?: ConfigUse;
       annotations?: Readonly<Record<string, string>>;
       replicas?: number;
+      /** How podinfo 1.0 is created, in the namespace made for it [kubectl apply of `podinfo`]. */
+      install?: (namespace: string) => Promise<unknown>;
     },
   ): Promise<void>;
   /** A namespace with podinfo opted in and rolled out, and no controller: the webhook alone. */
@@ -249,12 +251,16 @@ export function useReleaseScenarios(): Scenario {
           '--from-literal=GREETING=hello',
         ]);
       }
-      await c().apply(
-        podinfo(namespace, 'example/podinfo:1.0', options.annotations ?? RELEASE_ANNOTATIONS, {
-          ...(config !== undefined && { config }),
-          ...(options.replicas !== undefined && { replicas: options.replicas }),
-        }),
-      );
+      const install =
+        options.install ??
+        (() =>
+          c().apply(
+            podinfo(namespace, 'example/podinfo:1.0', options.annotations ?? RELEASE_ANNOTATIONS, {
+              ...(config !== undefined && { config }),
+              ...(options.replicas !== undefined && { replicas: options.replicas }),
+            }),
+          ));
+      await install(namespace);
       await rolledOut(namespace);
       data = await startDataPath(namespace, 'podinfo', options.canary ?? { errorRate: 0, latencyMs: 0 });
       controller = await startController(mustHave(installed, 'sluice'), namespace, data);
