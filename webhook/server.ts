@@ -6,7 +6,6 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
 import { sendText } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
-import { parseReview } from './parse.js';
 import { readReview, reviewResponseJson } from './review.js';
 
 /**
@@ -185,7 +184,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
   const mutate = (req: http.IncomingMessage, res: http.ServerResponse, body: string): void => {
     let value: unknown;
     try {
-      value = parseReview(body);
+      value = JSON.parse(body);
     } catch (err) {
       return malformed(req, res, 400, `the body is not JSON: ${(err as Error).message}`);
     }
