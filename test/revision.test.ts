@@ -155,7 +155,7 @@ function randomJson(random: () => number, depth: number): unknown {
       return Array.from({ length: Math.floor(random() * 4) }, () => randomJson(random, depth + 1));
     default: {
       const object: Record<string, unknown> = {};
-      // Now and then an object wider than the canonical serialiser sorts by insertion (24 keys).
+      // Now and then an object with many keys.
       const wide = random() < 0.05;
       const size = wide ? 20 + Math.floor(random() * 20) : Math.floor(random() * 6);
       for (let i = 0; i < size; i++) {
