@@ -53,21 +53,27 @@ export function readReview(
 
 export type Decision = { allowed: true; patch: PatchOperation[] } | { allowed: false; denial: Denial };
 
-/**
- * The AdmissionReview that answers `uid`, as JSON text, written directly rather than built as an object and
- * serialised: a patch that holds a change carries the compressed template, kilobytes of base64, which
- * JSON.stringify would scan character by character for escapes that base64 never needs. Only the uid and
- * a denial's status, which come from requests and messages, go through JSON.stringify.
- */
-export function reviewResponseJson(uid: string, decision: Decision): string {
-  const head =
-    `{"apiVersion":"${ADMISSION_API_VERSION}","kind":"AdmissionReview","response":` +
-    `{"uid":${JSON.stringify(uid)},"allowed":${decision.allowed}`;
+/** The AdmissionReview that answers `uid`: the patch as base64 JSON Patch, a denial as a Status. */
+export function reviewResponse(uid: string, decision: Decision): AdmissionReviewResponse {
+  const response: AdmissionReviewResponse['response'] = { uid, allowed: decision.allowed };
   if (!decision.allowed) {
     const { status: code, reason, message } = decision.denial;
-    return `${head},"status":${JSON.stringify({ code, reason, message })}}}`;
+    response.status = { code, reason, message };
+  } else if (decision.patch.length > 0) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
   }
-  if (decision.patch.length === 0) return `${head}}}`;
-  const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
-  return `${head},"patchType":"JSONPatch","patch":"${patch}"}}`;
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: typeof ADMISSION_API_VERSION;
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: boolean;
+    status?: { code: number; reason: string; message: string };
+    patchType?: 'JSONPatch';
+    patch?: string;
+  };
 }
