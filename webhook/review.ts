@@ -1,16 +1,4 @@
-import {
-  boolean,
-  explain,
-  literal,
-  looseObject,
-  nonEmptyString,
-  oneOf,
-  optional,
-  string,
-  unknown,
-  type Infer,
-  type ShapeIssue,
-} from '../src/shape.js';
+import { z } from 'zod';
 import type { Denial } from './denials.js';
 import type { PatchOperation } from './patch.js';
 
@@ -18,37 +6,39 @@ import type { PatchOperation } from './patch.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
-const groupVersionKind = looseObject({ group: string, version: string, kind: string });
-
-export const admissionRequestShape = looseObject({
-  uid: nonEmptyString('request.uid is empty'),
-  kind: groupVersionKind,
-  subResource: optional(string),
-  name: optional(string),
-  namespace: optional(string),
-  operation: oneOf(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
-  userInfo: optional(looseObject({ username: optional(string) })),
-  object: optional(unknown),
-  oldObject: optional(unknown),
-  dryRun: optional(boolean),
+export const admissionRequestSchema = z.looseObject({
+  uid: z.string().min(1, 'request.uid is empty'),
+  kind: z.looseObject({ group: z.string(), version: z.string(), kind: z.string() }),
+  subResource: z.string().optional(),
+  name: z.string().optional(),
+  namespace: z.string().optional(),
+  operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+  userInfo: z.looseObject({ username: z.string().optional() }).optional(),
+  object: z.unknown().optional(),
+  oldObject: z.unknown().optional(),
+  dryRun: z.boolean().optional(),
 });
 
-export const admissionReviewShape = looseObject({
-  apiVersion: literal(ADMISSION_API_VERSION, `apiVersion must be ${ADMISSION_API_VERSION}`),
-  kind: literal('AdmissionReview', 'kind must be AdmissionReview'),
-  request: admissionRequestShape,
+export const admissionReviewSchema = z.looseObject({
+  apiVersion: z.literal(ADMISSION_API_VERSION, `apiVersion must be ${ADMISSION_API_VERSION}`),
+  kind: z.literal('AdmissionReview', 'kind must be AdmissionReview'),
+  request: admissionRequestSchema,
 });
 
-export type AdmissionRequest = Infer<typeof admissionRequestShape>;
-export type AdmissionReview = Infer<typeof admissionReviewShape>;
+export type AdmissionRequest = z.infer<typeof admissionRequestSchema>;
+export type AdmissionReview = z.infer<typeof admissionReviewSchema>;
+
+export interface ReviewIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
 
 /** The review in a parsed body, or what is wrong with it, every place at once. */
 export function readReview(
   value: unknown,
-): { ok: true; review: AdmissionReview } | { ok: false; issues: ShapeIssue[] } {
-  return admissionReviewShape(value)
-    ? { ok: true, review: value }
-    : { ok: false, issues: explain(admissionReviewShape, value) };
+): { ok: true; review: AdmissionReview } | { ok: false; issues: readonly ReviewIssue[] } {
+  const parsed = admissionReviewSchema.safeParse(value);
+  return parsed.success ? { ok: true, review: parsed.data } : { ok: false, issues: parsed.error.issues };
 }
 
 export type Decision = { allowed: true; patch: PatchOperation[] } | { allowed: false; denial: Denial };

@@ -112,7 +112,9 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
     const started = process.hrtime.bigint();
     const parsed = readReview(value);
     if (!parsed.ok) {
-      const reason = parsed.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      const reason = parsed.issues
+        .map((i) => `${i.path.map(String).join('.') || 'body'}: ${i.message}`)
+        .join('; ');
       return malformed(req, res, 400, `not an admission.k8s.io/v1 AdmissionReview: ${reason}`);
     }
     const { request } = parsed.review;
