@@ -20,10 +20,9 @@ export const ADMIN_PORT_NAME = 'sluice-admin';
 export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
 export const APP_PORT_ENV = 'SLUICE_APP_PORT';
 /**
- * Node.js options of the proxy container. V8 lets each semi-space of the young generation grow to 16 MiB;
- * under load that took the proxy's peak RSS to 105–116 MiB, close to the container's 128 MiB limit. 4 MiB
- * keeps it at 85–100 MiB, for more frequent scavenges: about a fifth more CPU per request at saturation
- * (README, "Benchmarks").
+ * Node.js options of the proxy container. V8 lets each semi-space of the young generation grow to 16 MiB,
+ * which under load took the proxy's peak RSS close to the container's 128 MiB limit; 4 MiB keeps it well
+ * under, for more frequent young collections.
  */
 export const PROXY_NODE_OPTIONS = '--max-semi-space-size=4';
 

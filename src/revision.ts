@@ -18,11 +18,7 @@ export interface TrackedConfig {
   binaryData?: Readonly<Record<string, string>> | undefined;
 }
 
-/**
- * One-shot: `createHash` makes a native Hash object per call that only V8's weak-handle pass frees, at about
- * 2.5 µs each inside a scavenge's pause, and a webhook under load hashes a template per review (README,
- * "Benchmarks → The webhook").
- */
+/** One call, no Hash object to make and free: `crypto.hash` is Node's one-shot digest. */
 const sha256 = (text: string): string => hash('sha256', text, 'hex');
 
 /** sha256 over a ConfigMap's or Secret's `data` and `binaryData`. */
