@@ -1,5 +1,5 @@
 import { benchProxy, type ProxyBenchResult } from './proxy.js';
-import { benchWebhook } from './webhook.js';
+import { benchWebhook, type WebhookVariant } from './webhook.js';
 
 /**
  * `npm run bench`: every figure is measured against a baseline in the same run. Not a test: it never
@@ -27,6 +27,9 @@ if (only !== 'webhook') {
   proxyFigures = { ...proxy, nginxUpstream: proxyBound };
 }
 
+/** BENCH_WEBHOOKS: more webhooks to run beside this build's, a JSON list (see bench/webhook.ts). */
+const variants = JSON.parse(process.env['BENCH_WEBHOOKS'] ?? '[]') as WebhookVariant[];
+
 const webhook =
   only === 'proxy'
     ? undefined
@@ -34,23 +37,12 @@ const webhook =
         iterations: quick ? 1_000 : 5_000,
         warmup: quick ? 200 : 1_000,
         rounds: quick ? 1 : 3,
-        seconds: quick ? 2 : 10,
         warmupSeconds: quick ? 1 : 5,
-        connections: 16,
         probeRate: 500,
         lowProbeRate: 100,
         probeSeconds: quick ? 2 : 10,
+        variants,
         log,
       });
-const webhookFigures = webhook && {
-  webhookInProcessP50Us: webhook.inProcess.heldImageChange.p50Us,
-  webhookInProcessP99Us: webhook.inProcess.heldImageChange.p99Us,
-  webhookP50MsAt500: webhook.p50MsAt500,
-  webhookP99MsAt500: webhook.p99MsAt500,
-  webhookReviewsPerSecond: webhook.reviewsPerSecond,
-  webhookVsStaticAllow: webhook.vsStaticAllow,
-  webhookReviewsPerCoreSecond: webhook.reviewsPerCoreSecond,
-  webhook,
-};
 
-console.log(JSON.stringify({ ...proxyFigures, ...webhookFigures }));
+console.log(JSON.stringify({ ...proxyFigures, ...(webhook && { webhook }) }));

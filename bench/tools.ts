@@ -82,15 +82,6 @@ export function cpuSeconds(pid: number): number {
   return own(pid) + children.reduce((sum, child) => sum + own(child), 0);
 }
 
-/**
- * CPU seconds used so far by a process's main thread alone: for Node.js, the JavaScript thread, the one
- * that bounds throughput (V8's GC helpers and libuv's pool run on other threads, counted by cpuSeconds).
- */
-export function mainThreadCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
 

@@ -1,3 +1,4 @@
+import jsonPatch from 'fast-json-patch';
 import { admit, type AdmitConfig } from '../webhook/admit.js';
 import type { PatchOperation } from '../webhook/patch.js';
 import type { AdmissionRequest } from '../webhook/review.js';
@@ -257,20 +258,9 @@ function updateReview(object: Json, oldObject: Json, fieldManager: string): Admi
   };
 }
 
-/** RFC 6902 for the add/replace/remove the webhook emits, enough to store what it admitted. */
+/** The object the API server stores: the review's object with the webhook's patch applied. */
 function applyPatch(document: Json, patch: readonly PatchOperation[]): Json {
-  const root = structuredClone(document);
-  for (const op of patch) {
-    const tokens = op.path
-      .slice(1)
-      .split('/')
-      .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const last = tokens.pop() as string;
-    const parent = tokens.reduce<Json>((at, token) => at[token] as Json, root);
-    if (op.op === 'remove') Reflect.deleteProperty(parent, last);
-    else parent[last] = structuredClone(op.value);
-  }
-  return root;
+  return jsonPatch.applyPatch(structuredClone(document), [...patch]).newDocument;
 }
 
 export interface BenchReviews {

@@ -9,7 +9,6 @@ import type { AdmissionRequest } from '../webhook/review.js';
 import {
   cpuSeconds,
   fixedRate,
-  mainThreadCpuSeconds,
   freePort,
   median,
   quantile,
@@ -18,19 +17,21 @@ import {
   startChild,
   stopChild,
   waitForPort,
-  wrk,
-  wrkPostScript,
   type ProbeResult,
-  type WrkResult,
 } from './tools.js';
 import { BENCH_CONFIG, benchReviews, reviewBody } from './webhook-review.js';
 
 /**
- * Admission (issue 3). In process: the pure `admit` on a held image change (revision hashing, gzip of the
- * candidate, the patch) and on an opt-in (validation, injection). Over HTTPS: the real `sluice webhook
- * --standalone` process answering the held image change, against the baseline of the same HTTPS server
- * answering a static allow (bench/allow-server.ts), interleaved round by round: wrk's keep-alive
- * connections for throughput, then one keep-alive connection at a fixed rate for latency.
+ * Admission. In process: the pure `admit` on a held image change (revision hashing, gzip of the candidate,
+ * the patch) and on an opt-in (validation, injection). Over HTTPS: the real `sluice webhook --standalone`
+ * process answering the held image change, against the baseline of the same HTTPS server answering a
+ * static allow (bench/allow-server.ts), interleaved round by round, each over one keep-alive connection at
+ * a fixed rate: the latency a review gets, the CPU it costs and the memory the process keeps.
+ *
+ * A webhook sees the writes of opted-in objects, a few a minute; 500 reviews/s is far above that and is
+ * used to make latency and CPU per review measurable, not as a rate to reach. `BENCH_WEBHOOKS`, a JSON list
+ * of `{ "name", "bin"?, "nodeOptions"? }`, adds webhooks to compare in the same run (another build's
+ * `bin/sluice.js`, or this one with other Node.js options).
  */
 
 export interface WebhookBenchOptions {
@@ -38,18 +39,23 @@ export interface WebhookBenchOptions {
   iterations: number;
   warmup: number;
   rounds: number;
-  seconds: number;
-  /**
-   * Untimed wrk load on each server before the first round: V8 compiles the webhook's hot paths and grows
-   * its young generation during the first few thousand reviews, which counted against round 1 of every run.
-   */
+  /** Untimed reviews at the probe rate on each server before the first round, while V8 compiles. */
   warmupSeconds: number;
-  connections: number;
   probeRate: number;
   /** A second, lower fixed rate: the latency of a review that does not wait behind others. */
   lowProbeRate: number;
   probeSeconds: number;
+  /** More webhooks to run beside this build's, as `BENCH_WEBHOOKS` lists them. */
+  variants: readonly WebhookVariant[];
   log: (line: string) => void;
+}
+
+export interface WebhookVariant {
+  name: string;
+  /** A `bin/sluice.js`; this build's when absent. */
+  bin?: string;
+  /** NODE_OPTIONS; those of the webhook's Deployment when absent. */
+  nodeOptions?: string;
 }
 
 export interface Quantiles {
@@ -57,34 +63,43 @@ export interface Quantiles {
   p99Us: number;
 }
 
+export interface ServerFigures {
+  p50MsAtLow: number;
+  p99MsAtLow: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** The p99 at the probe rate over the static allow's, in the same rounds. */
+  addedP99Ms: number;
+  /** CPU of the whole process (V8's helper threads included) per review at the probe rate. */
+  cpuUsPerReview: number;
+  /** After start and one review; after the rounds and a pause; the highest seen at the probe rate. */
+  rssMiB: { idle: number; idleAfterLoad: number; peak: number };
+}
+
 export interface WebhookBenchResult {
   inProcess: { heldImageChange: Quantiles; optIn: Quantiles };
   reviewBytes: number;
-  p50MsAt500: number;
-  p99MsAt500: number;
-  lowRate: {
-    perSecond: number;
-    p50Ms: number;
-    p99Ms: number;
-    staticAllowP50Ms: number;
-    staticAllowP99Ms: number;
-  };
-  /** The webhook's p99 at the probe rate over the static allow's. */
-  addedP99MsAt500: number;
-  reviewsPerSecond: number;
-  staticAllowReviewsPerSecond: number;
-  vsStaticAllow: number;
-  /** CPU per review of the whole process (with V8's GC threads) and of its JavaScript thread alone. */
-  cpuUsPerReview: { staticAllow: number; webhook: number; webhookMainThread: number };
-  /** 1 / main-thread CPU per review: the reviews/s of one core given wholly to the webhook's JavaScript thread. */
-  reviewsPerCoreSecond: number;
-  rssMiB: number;
-  errors: number;
+  probeRate: number;
+  lowProbeRate: number;
+  servers: Record<string, ServerFigures>;
+  /** Each variant over this build's webhook, the median of the rounds' ratios (each round pairs them). */
+  vsWebhook: Record<string, { p99: number; cpuPerReview: number; peakRss: number }>;
 }
 
-type Path = 'staticAllow' | 'webhook';
+interface Server {
+  name: string;
+  pid: number;
+  port: number;
+  child: ReturnType<typeof startChild>;
+  idleRss: number;
+  idleAfterLoadRss: number;
+  rounds: { low: ProbeResult; probe: ProbeResult; cpuUs: number; peakRss: number }[];
+}
 
 const SETTLE_MS = 1_000;
+const IDLE_MS = 5_000;
+const STATIC_ALLOW = 'static allow';
+const THIS_BUILD = 'webhook';
 
 const SLUICE_BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 const ALLOW_SERVER = fileURLToPath(new URL('./allow-server.js', import.meta.url));
@@ -93,6 +108,8 @@ const loadAverage = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function timeAdmit(request: AdmissionRequest, iterations: number, warmup: number): Quantiles {
   for (let i = 0; i < warmup; i++) admit(request, BENCH_CONFIG);
@@ -134,23 +151,54 @@ function post(agent: https.Agent, port: number, body: string): Promise<string> {
   });
 }
 
-/** Both servers answer before anything is timed: the webhook holds the change, the baseline allows. */
-async function checkAnswers(ca: string, ports: Record<Path, number>, body: string): Promise<void> {
+/** A server answers before anything is timed: a webhook holds the change, the baseline allows. */
+async function checkAnswer(ca: string, server: Server, body: string): Promise<void> {
   const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
   try {
-    const held = JSON.parse(await post(agent, ports.webhook, body)) as {
+    const answer = JSON.parse(await post(agent, server.port, body)) as {
       response: { allowed: boolean; patch?: string };
     };
-    const patch = Buffer.from(held.response.patch ?? '', 'base64').toString('utf8');
-    if (!held.response.allowed || !patch.includes('sluice.dev~1candidate'))
-      throw new Error('the webhook did not hold the image change');
-    const allowed = JSON.parse(await post(agent, ports.staticAllow, body)) as {
-      response: { allowed: boolean };
-    };
-    if (!allowed.response.allowed) throw new Error('the static allow server did not allow');
+    if (!answer.response.allowed) throw new Error(`${server.name} did not allow the review`);
+    const patch = Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8');
+    if (server.name !== STATIC_ALLOW && !patch.includes('sluice.dev~1candidate'))
+      throw new Error(`${server.name} did not hold the image change`);
   } finally {
     agent.destroy();
   }
+}
+
+/** Reviews at `rate` for `seconds` over one keep-alive connection, with the CPU and peak RSS they took. */
+async function probe(
+  ca: string,
+  server: Server,
+  body: string,
+  rate: number,
+  seconds: number,
+): Promise<{ result: ProbeResult; cpuUs: number; peakRss: number }> {
+  const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
+  let peakRss = rssMiB(server.pid);
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(server.pid))), 250);
+  const cpuBefore = cpuSeconds(server.pid);
+  try {
+    const result = await fixedRate(async () => void (await post(agent, server.port, body)), rate, seconds);
+    // fixedRate sends one untimed review first, to open the connection.
+    const cpuUs = ((cpuSeconds(server.pid) - cpuBefore) / (result.sent + 1)) * 1e6;
+    return { result, cpuUs, peakRss: Math.max(peakRss, rssMiB(server.pid)) };
+  } finally {
+    clearInterval(sampler);
+    agent.destroy();
+  }
+}
+
+async function startServer(
+  name: string,
+  args: (port: number) => string[],
+  env: Record<string, string>,
+): Promise<Server> {
+  const port = await freePort();
+  const child = startChild(process.execPath, args(port), env);
+  await waitForPort(port);
+  return { name, pid: child.pid as number, port, child, idleRss: NaN, idleAfterLoadRss: NaN, rounds: [] };
 }
 
 export async function benchWebhook(options: WebhookBenchOptions): Promise<WebhookBenchResult> {
@@ -179,156 +227,145 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
 
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-webhook-'));
   const certDir = join(dir, 'certs');
-  const [webhookPort, allowPort] = (await Promise.all([freePort(), freePort()])) as [number, number];
-  const ports: Record<Path, number> = { staticAllow: allowPort, webhook: webhookPort };
-  const webhook = startChild(process.execPath, [
-    SLUICE_BIN, 'webhook', '--standalone',
-    '--host', '127.0.0.1',
-    '--port', String(webhookPort),
-    '--cert-dir', certDir,
-    '--shutdown-grace', '1s',
-  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: WEBHOOK_NODE_OPTIONS }); // prettier-ignore
-  let allow: ReturnType<typeof startChild> | undefined;
-  const load: Record<Path, WrkResult[]> = { staticAllow: [], webhook: [] };
-  const probe: Record<Path, ProbeResult[]> = { staticAllow: [], webhook: [] };
-  const lowProbe: Record<Path, ProbeResult[]> = { staticAllow: [], webhook: [] };
-  const cpuPerReview: Record<Path, number[]> = { staticAllow: [], webhook: [] };
-  // CPU per review is steadier than throughput when other work shares the cores.
-  const mainThreadCpuPerReview: number[] = [];
-  let peakRss = 0;
+  const webhooks: WebhookVariant[] = [{ name: THIS_BUILD }, ...options.variants];
+  const nodeOptions = (variant: WebhookVariant) => variant.nodeOptions ?? WEBHOOK_NODE_OPTIONS;
+  const servers: Server[] = [];
   try {
-    await waitForPort(webhookPort);
-    // The baseline serves the certificate the webhook generated, so that both do the same TLS.
-    allow = startChild(process.execPath, [ALLOW_SERVER, String(allowPort), certDir]);
-    await waitForPort(allowPort);
-    const pids: Record<Path, number> = { staticAllow: allow.pid as number, webhook: webhook.pid as number };
+    // The first webhook writes the certificate that every other server then serves: all do the same TLS.
+    for (const variant of webhooks) {
+      const webhook = (port: number) => [
+        variant.bin ?? SLUICE_BIN, 'webhook', '--standalone',
+        '--host', '127.0.0.1',
+        '--port', String(port),
+        '--cert-dir', certDir,
+        '--shutdown-grace', '1s',
+      ]; // prettier-ignore
+      const env = { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions(variant) };
+      servers.push(await startServer(variant.name, webhook, env));
+    }
+    servers.push(await startServer(STATIC_ALLOW, (port) => [ALLOW_SERVER, String(port), certDir], {}));
     const ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
-    await checkAnswers(ca, ports, body);
-    const script = wrkPostScript(join(dir, 'review.lua'), body);
+    for (const server of servers) {
+      await checkAnswer(ca, server, body);
+      server.idleRss = rssMiB(server.pid);
+    }
 
     log(
-      `webhook over HTTPS: ${options.warmupSeconds} s of untimed wrk load on each server, then ` +
-        `${options.rounds} rounds × (static allow, webhook), the held image change; ` +
-        `wrk ${options.connections} keep-alive connections for ${options.seconds} s, then 1 keep-alive ` +
-        `connection at ${options.lowProbeRate} and at ${options.probeRate} reviews/s for ${options.probeSeconds} s ` +
-        `each. Each server is one ` +
-        `single-threaded Node.js process ("one core"); wrk and this probe share the machine's other core, ` +
-        `and any other work on it, with them.`,
+      `webhook over HTTPS: ${servers.map((s) => s.name).join(', ')}; ${options.warmupSeconds} s of untimed ` +
+        `reviews at ${options.probeRate}/s on each, then ${options.rounds} rounds, the servers in turn (the ` +
+        `order turns by one each round), each: 1 keep-alive connection at ${options.lowProbeRate} and at ` +
+        `${options.probeRate} reviews/s for ${options.probeSeconds} s, the held image change. Each server is ` +
+        `one Node.js process; the probe, and any other work on the machine, shares its cores. NODE_OPTIONS: ` +
+        `${webhooks.map((v) => `${v.name} "${nodeOptions(v)}"`).join(', ')}.`,
     );
-    for (const path of ['staticAllow', 'webhook'] as const) {
-      await wrk(
-        `https://127.0.0.1:${ports[path]}/mutate`,
-        options.connections,
-        options.warmupSeconds,
-        undefined,
-        script,
-      );
-    }
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    for (let r = 1; r <= options.rounds; r++) {
-      for (const path of ['staticAllow', 'webhook'] as const) {
-        const sample = () => {
-          if (path === 'webhook') peakRss = Math.max(peakRss, rssMiB(pids.webhook));
-        };
-        const cpuBefore = cpuSeconds(pids[path]);
-        const mainThreadBefore = mainThreadCpuSeconds(pids[path]);
-        const result = await wrk(
-          `https://127.0.0.1:${ports[path]}/mutate`,
-          options.connections,
-          options.seconds,
-          sample,
-          script,
-        );
-        load[path].push(result);
-        cpuPerReview[path].push(((cpuSeconds(pids[path]) - cpuBefore) / result.requests) * 1e6);
-        if (path === 'webhook')
-          mainThreadCpuPerReview.push(
-            ((mainThreadCpuSeconds(pids[path]) - mainThreadBefore) / result.requests) * 1e6,
-          );
-        // The reviews wrk left queued are answered before the probe starts, so that it measures the rate alone.
-        await new Promise((r) => setTimeout(r, SETTLE_MS));
-        const probeAt = (rate: number) => {
-          const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
-          return fixedRate(
-            async () => void (await post(agent, ports[path], body)),
-            rate,
-            options.probeSeconds,
-          ).finally(() => agent.destroy());
-        };
-        const low = await probeAt(options.lowProbeRate);
-        lowProbe[path].push(low);
-        const latency = await probeAt(options.probeRate);
-        probe[path].push(latency);
+    for (const server of servers) await probe(ca, server, body, options.probeRate, options.warmupSeconds);
+    await sleep(SETTLE_MS);
+    for (let r = 0; r < options.rounds; r++) {
+      const turn = r % servers.length;
+      for (const server of [...servers.slice(turn), ...servers.slice(0, turn)]) {
+        const low = await probe(ca, server, body, options.lowProbeRate, options.probeSeconds);
+        const at = await probe(ca, server, body, options.probeRate, options.probeSeconds);
+        server.rounds[r] = { low: low.result, probe: at.result, cpuUs: at.cpuUs, peakRss: at.peakRss };
         log(
-          `  round ${r} ${path.padEnd(11)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} reviews/s, ` +
-            `p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}, ` +
-            `${(cpuPerReview[path].at(-1) ?? NaN).toFixed(0)} µs CPU/review` +
-            (path === 'webhook'
-              ? ` (JS thread ${(mainThreadCpuPerReview.at(-1) ?? NaN).toFixed(0)} µs)`
-              : '') +
-            `; at ${options.lowProbeRate}/s p50 ${low.p50Ms.toFixed(3)} ms p99 ${low.p99Ms.toFixed(3)} ms` +
-            `; at ${options.probeRate}/s ` +
-            `p50 ${latency.p50Ms.toFixed(3)} ms p99 ${latency.p99Ms.toFixed(3)} ms` +
-            (latency.sent < options.probeRate * options.probeSeconds
-              ? ` (${latency.sent} sent in time)`
+          `  round ${r + 1} ${server.name.padEnd(14)} ` +
+            `at ${options.lowProbeRate}/s p50 ${low.result.p50Ms.toFixed(3)} p99 ${low.result.p99Ms.toFixed(3)} ms; ` +
+            `at ${options.probeRate}/s p50 ${at.result.p50Ms.toFixed(3)} p99 ${at.result.p99Ms.toFixed(3)} ms, ` +
+            `${at.cpuUs.toFixed(0)} µs CPU/review, peak RSS ${at.peakRss.toFixed(1)} MiB` +
+            (at.result.sent < options.probeRate * options.probeSeconds
+              ? ` (${at.result.sent} sent in time)`
               : ''),
         );
       }
     }
+    await sleep(IDLE_MS);
+    for (const server of servers) server.idleAfterLoadRss = rssMiB(server.pid);
   } finally {
-    if (allow !== undefined) await stopChild(allow);
-    await stopChild(webhook);
+    for (const server of servers) await stopChild(server.child);
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const rps = (path: Path) => median(load[path].map((r) => r.requestsPerSecond));
-  const p50 = (path: Path) => median(probe[path].map((r) => r.p50Ms));
-  const p99 = (path: Path) => median(probe[path].map((r) => r.p99Ms));
-  const lowP50 = (path: Path) => median(lowProbe[path].map((r) => r.p50Ms));
-  const lowP99 = (path: Path) => median(lowProbe[path].map((r) => r.p99Ms));
-  const cpu = (path: Path) => median(cpuPerReview[path]);
-  const mainThreadCpu = median(mainThreadCpuPerReview);
-  const held = inProcessMedian('heldImageChange');
+  const result = summarise(servers, {
+    heldImageChange: inProcessMedian('heldImageChange'),
+    optIn: inProcessMedian('optIn'),
+  });
+  const held = result.inProcess.heldImageChange;
+  const optIn = result.inProcess.optIn;
   log(
     `webhook medians: in process, held image change p50 ${held.p50Us} µs p99 ${held.p99Us} µs, opt-in ` +
-      `p50 ${inProcessMedian('optIn').p50Us} µs p99 ${inProcessMedian('optIn').p99Us} µs. Over HTTPS at ` +
-      `${options.lowProbeRate}/s: webhook p50 ${lowP50('webhook').toFixed(3)} ms p99 ${lowP99('webhook').toFixed(3)} ms, ` +
-      `static allow p50 ${lowP50('staticAllow').toFixed(3)} ms p99 ${lowP99('staticAllow').toFixed(3)} ms; at ` +
-      `${options.probeRate}/s: webhook p50 ${p50('webhook').toFixed(3)} ms p99 ${p99('webhook').toFixed(3)} ms, ` +
-      `static allow p50 ${p50('staticAllow').toFixed(3)} ms p99 ${p99('staticAllow').toFixed(3)} ms` +
-      (rps('webhook') < options.probeRate
-        ? ` (the webhook answers fewer than ${options.probeRate}/s here: its latency is queueing)`
-        : '') +
-      `. Saturation: webhook ${Math.round(rps('webhook'))} reviews/s, ` +
-      `${(rps('webhook') / rps('staticAllow')).toFixed(2)} × the static allow's ${Math.round(rps('staticAllow'))}; ` +
-      `CPU per review ${cpu('webhook').toFixed(0)} µs, ${(cpu('webhook') / cpu('staticAllow')).toFixed(2)} × the ` +
-      `static allow's ${cpu('staticAllow').toFixed(0)} µs; its JavaScript thread ${mainThreadCpu.toFixed(0)} µs, so ` +
-      `${Math.round(1e6 / mainThreadCpu)} reviews/s on a core of its own; admit()'s p50 is ` +
-      `${((held.p50Us / mainThreadCpu) * 100).toFixed(0)}% of that thread's CPU per review. Webhook peak RSS ${peakRss.toFixed(1)} MiB. Load average now ${loadAverage()}.`,
+      `p50 ${optIn.p50Us} µs p99 ${optIn.p99Us} µs. Over HTTPS:`,
   );
+  for (const [name, f] of Object.entries(result.servers)) {
+    log(
+      `  ${name.padEnd(14)} at ${options.lowProbeRate}/s p50 ${f.p50MsAtLow.toFixed(3)} p99 ${f.p99MsAtLow.toFixed(3)} ms; ` +
+        `at ${options.probeRate}/s p50 ${f.p50Ms.toFixed(3)} p99 ${f.p99Ms.toFixed(3)} ms` +
+        (name === STATIC_ALLOW
+          ? ''
+          : ` (${f.addedP99Ms >= 0 ? '+' : ''}${f.addedP99Ms.toFixed(3)} ms over the static allow)`) +
+        `, ${f.cpuUsPerReview.toFixed(0)} µs CPU/review; RSS idle ${f.rssMiB.idle.toFixed(1)} MiB, ` +
+        `peak at ${options.probeRate}/s ${f.rssMiB.peak.toFixed(1)} MiB, idle after ${f.rssMiB.idleAfterLoad.toFixed(1)} MiB`,
+    );
+  }
+  for (const [name, ratio] of Object.entries(result.vsWebhook)) {
+    log(
+      `  ${name} / ${THIS_BUILD}, median of the rounds' ratios: p99 at ${options.probeRate}/s ${ratio.p99.toFixed(2)}, ` +
+        `CPU/review ${ratio.cpuPerReview.toFixed(2)}, peak RSS ${ratio.peakRss.toFixed(2)}`,
+    );
+  }
+  log(`load average now ${loadAverage()}`);
   return {
-    inProcess: { heldImageChange: held, optIn: inProcessMedian('optIn') },
+    ...result,
     reviewBytes,
-    lowRate: {
-      perSecond: options.lowProbeRate,
-      p50Ms: round(lowP50('webhook'), 3),
-      p99Ms: round(lowP99('webhook'), 3),
-      staticAllowP50Ms: round(lowP50('staticAllow'), 3),
-      staticAllowP99Ms: round(lowP99('staticAllow'), 3),
-    },
-    p50MsAt500: round(p50('webhook'), 3),
-    p99MsAt500: round(p99('webhook'), 3),
-    addedP99MsAt500: round(p99('webhook') - p99('staticAllow'), 3),
-    reviewsPerSecond: Math.round(rps('webhook')),
-    staticAllowReviewsPerSecond: Math.round(rps('staticAllow')),
-    vsStaticAllow: round(rps('webhook') / rps('staticAllow')),
-    cpuUsPerReview: {
-      staticAllow: round(cpu('staticAllow'), 0),
-      webhook: round(cpu('webhook'), 0),
-      webhookMainThread: round(mainThreadCpu, 0),
-    },
-    reviewsPerCoreSecond: Math.round(1e6 / mainThreadCpu),
-    rssMiB: round(peakRss, 1),
-    errors: [...load.staticAllow, ...load.webhook].reduce((sum, r) => sum + r.errors, 0),
+    probeRate: options.probeRate,
+    lowProbeRate: options.lowProbeRate,
   };
+}
+
+function summarise(
+  servers: readonly Server[],
+  inProcess: WebhookBenchResult['inProcess'],
+): Pick<WebhookBenchResult, 'inProcess' | 'servers' | 'vsWebhook'> {
+  const allow = servers.find((s) => s.name === STATIC_ALLOW);
+  const own = servers.find((s) => s.name === THIS_BUILD);
+  const med = (s: Server, pick: (r: Server['rounds'][number]) => number) => median(s.rounds.map(pick));
+  const figures = (s: Server): ServerFigures => ({
+    p50MsAtLow: round(
+      med(s, (r) => r.low.p50Ms),
+      3,
+    ),
+    p99MsAtLow: round(
+      med(s, (r) => r.low.p99Ms),
+      3,
+    ),
+    p50Ms: round(
+      med(s, (r) => r.probe.p50Ms),
+      3,
+    ),
+    p99Ms: round(
+      med(s, (r) => r.probe.p99Ms),
+      3,
+    ),
+    addedP99Ms:
+      allow === undefined ? NaN : round(med(s, (r) => r.probe.p99Ms) - med(allow, (r) => r.probe.p99Ms), 3),
+    cpuUsPerReview: round(
+      med(s, (r) => r.cpuUs),
+      0,
+    ),
+    rssMiB: {
+      idle: round(s.idleRss, 1),
+      idleAfterLoad: round(s.idleAfterLoadRss, 1),
+      peak: round(Math.max(...s.rounds.map((r) => r.peakRss)), 1),
+    },
+  });
+  const ratio = (s: Server, base: Server, pick: (r: Server['rounds'][number]) => number) =>
+    round(median(s.rounds.map((r, i) => pick(r) / pick(base.rounds[i] as typeof r))));
+  const vsWebhook: WebhookBenchResult['vsWebhook'] = {};
+  for (const s of servers) {
+    if (own === undefined || s === own || s === allow) continue;
+    vsWebhook[s.name] = {
+      p99: ratio(s, own, (r) => r.probe.p99Ms),
+      cpuPerReview: ratio(s, own, (r) => r.cpuUs),
+      peakRss: ratio(s, own, (r) => r.peakRss),
+    };
+  }
+  return { inProcess, servers: Object.fromEntries(servers.map((s) => [s.name, figures(s)])), vsWebhook };
 }

@@ -398,36 +398,6 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
   return { ok: true, config: Object.freeze(config) };
 }
 
-/**
- * `parseCanaryAnnotations` for a caller that reads the same annotations again and again: the webhook
- * parses a Deployment's annotations on every write to it, and the schema took about 18 µs of the ~400 µs
- * of CPU a review costs. A valid configuration is kept by the values of the user annotations, the only
- * ones the result depends on, up to `limit` of them (then the memory starts again); annotations with an
- * error are parsed each time, so that every denial is built as `parseCanaryAnnotations` builds it.
- */
-export function canaryAnnotationReader(
-  limit = 1_000,
-): (annotations: Record<string, string> | undefined) => ParseResult {
-  const known = new Map<string, ParseResult>();
-  const userKeys = [...USER_KEYS];
-  return (annotations) => {
-    const input = annotations ?? {};
-    for (const key of Object.keys(input)) {
-      if (key.startsWith(ANNOTATION_PREFIX) && !KNOWN_KEYS.has(key)) return parseCanaryAnnotations(input);
-    }
-    // Absent and empty differ: an absent value is null in the key, an empty one "".
-    const memo = JSON.stringify(userKeys.map((key) => (Object.hasOwn(input, key) ? input[key] : null)));
-    const kept = known.get(memo);
-    if (kept !== undefined) return kept;
-    const result = parseCanaryAnnotations(input);
-    if (result.ok) {
-      if (known.size >= limit) known.clear();
-      known.set(memo, result);
-    }
-    return result;
-  };
-}
-
 /** The default configuration: what an opted-in Deployment with no other annotation gets. */
 export function defaultCanaryConfig(): CanaryConfig {
   const result = parseCanaryAnnotations({ [A.canary]: 'enabled' });

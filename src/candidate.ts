@@ -1,6 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
-import { reusableGzip } from './gzip.js';
+import { constants, gunzipSync, gzipSync } from 'node:zlib';
 
 /**
  * The payload of `sluice.dev/candidate` (DESIGN.md, "Held changes"): the held template or data as JSON,
@@ -65,27 +64,14 @@ export function parseSealKey(content: Buffer): SealKey {
 }
 
 /**
- * Level 1 first: on the benchmark's held template it costs 30% less CPU than level 9 for 3% more bytes
- * (README, "Benchmarks → The webhook"). A candidate that does not fit at level 1 is compressed again at
- * level 9 before it is refused, so that level 1 never turns away a change that would fit.
+ * The annotation value for a candidate; throws CandidateTooLargeError when it would not fit. Compressed at
+ * zlib's best level: a change that fits an annotation only when compressed hardest must not be refused.
  */
-const gzipFast = reusableGzip(1);
-const gzipBest = reusableGzip(9);
-
-/** The annotation value for a candidate; throws CandidateTooLargeError when it would not fit. */
 export function encodeCandidate(value: unknown, key?: SealKey): string {
-  return encodeCandidateJson(JSON.stringify(value), key);
-}
-
-/** `encodeCandidate` of a value already serialised as JSON. */
-export function encodeCandidateJson(json: string, key?: SealKey): string {
-  const encode = (compressed: Buffer): string =>
-    key === undefined ? compressed.toString('base64') : SEALED_PREFIX + seal(compressed, key);
-  const fast = encode(gzipFast(json));
-  if (fast.length <= MAX_CANDIDATE_BYTES) return fast;
-  const best = encode(gzipBest(json));
-  if (best.length > MAX_CANDIDATE_BYTES) throw new CandidateTooLargeError(best.length);
-  return best;
+  const compressed = gzipSync(JSON.stringify(value), { level: constants.Z_BEST_COMPRESSION });
+  const encoded = key === undefined ? compressed.toString('base64') : SEALED_PREFIX + seal(compressed, key);
+  if (encoded.length > MAX_CANDIDATE_BYTES) throw new CandidateTooLargeError(encoded.length);
+  return encoded;
 }
 
 /** The candidate back from its annotation value; a sealed one needs the key. */

@@ -20,10 +20,9 @@ export const ADMIN_PORT_NAME = 'sluice-admin';
 export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
 export const APP_PORT_ENV = 'SLUICE_APP_PORT';
 /**
- * Node.js options of the proxy container. V8 lets each semi-space of the young generation grow to 16 MiB;
- * under load that took the proxy's peak RSS to 105–116 MiB, close to the container's 128 MiB limit. 4 MiB
- * keeps it at 85–100 MiB, for more frequent scavenges: about a fifth more CPU per request at saturation
- * (README, "Benchmarks").
+ * Node.js options of the proxy container. V8 lets each semi-space of the young generation grow to 16 MiB,
+ * which under load took the proxy's peak RSS close to the container's 128 MiB limit; 4 MiB keeps it well
+ * under, for more frequent young collections.
  */
 export const PROXY_NODE_OPTIONS = '--max-semi-space-size=4';
 
@@ -68,22 +67,17 @@ export function normaliseTemplate(template: PodTemplate): PodTemplate {
 
 /**
  * The template without what injection added, and nothing else taken away. Pure: the argument is not changed,
- * and the result shares with it every part that injection did not touch (the containers it did not rename a
+ * and the result shares with it the parts that injection did not touch (the containers it did not rename a
  * port in, the volumes, ...), so whoever changes the result copies what it changes first.
  */
 export function removeInjection(template: PodTemplate): PodTemplate {
-  const spec = withoutProxy(template.spec);
-  const meta = template.metadata;
-  const metadata = meta === undefined ? undefined : withoutOurMetadata(meta);
-  // A template without injection (the webhook's, once taken out, normalised again for its revision) is its
-  // own result: nothing copied.
-  if (spec === template.spec && metadata === meta) return template;
-  return metadata === undefined ? { ...template, spec } : { ...template, metadata, spec };
+  const out: PodTemplate = { ...template, spec: withoutProxy(template.spec) };
+  if (template.metadata !== undefined) out.metadata = withoutOurMetadata(template.metadata);
+  return out;
 }
 
 /** The metadata without sluice's annotations and label, and without the maps that leaves empty. */
 function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
-  if (!hasOurMetadata(meta)) return meta;
   const out = { ...meta };
   if (meta.annotations !== undefined) {
     const annotations = Object.fromEntries(
@@ -99,23 +93,6 @@ function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
     setOrDrop(out, 'labels', labels);
   }
   return out;
-}
-
-/** Whether withoutOurMetadata changes anything: a key of ours, or a map that is (or would be left) empty. */
-function hasOurMetadata(meta: ObjectMeta): boolean {
-  const { annotations, labels } = meta;
-  if (annotations !== undefined) {
-    const keys = Object.keys(annotations);
-    if (keys.length === 0) return true;
-    for (const key of keys) {
-      if (
-        key.startsWith(ANNOTATION_PREFIX) ||
-        isOurScrapeAnnotation(key, annotations[key] as string, annotations)
-      )
-        return true;
-    }
-  }
-  return labels !== undefined && (Object.keys(labels).length === 0 || Object.hasOwn(labels, ROLE_LABEL));
 }
 
 function withoutProxy(spec: PodTemplate['spec']): PodTemplate['spec'] {
@@ -143,27 +120,16 @@ function setOrDrop(meta: ObjectMeta, key: 'annotations' | 'labels', value: Recor
   else meta.labels = value;
 }
 
-/**
- * The container with its port renamed, and the probes that refer to the port by name; the container itself
- * when it has no port of that name. Pure: only the levels that change are copied.
- */
+/** The container with its port renamed, and the probes that refer to the port by name. Pure. */
 export function withPortRenamed(container: Container, from: string, to: string): Container {
-  // One copy of the container, made at the first change: a spread per changed field copied it up to four times.
-  let out: Container | undefined;
-  const ports = container.ports;
-  if (ports?.some((p) => p.name === from)) {
-    out = { ...container };
-    out.ports = ports.map((p) => (p.name === from ? { ...p, name: to } : p));
-  }
+  const out: Container = { ...container };
+  if (container.ports !== undefined)
+    out.ports = container.ports.map((p) => (p.name === from ? { ...p, name: to } : p));
   for (const kind of PROBE_KINDS) {
     const probe: Probe | undefined = container[kind];
-    if (probe === undefined) continue;
-    const renamed = probeWithPortRenamed(probe, from, to);
-    if (renamed === probe) continue;
-    out ??= { ...container };
-    out[kind] = renamed;
+    if (probe !== undefined) out[kind] = probeWithPortRenamed(probe, from, to);
   }
-  return out ?? container;
+  return out;
 }
 
 function probeWithPortRenamed(probe: Probe, from: string, to: string): Probe {

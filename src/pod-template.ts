@@ -1,71 +1,72 @@
-import { array, integer, looseObject, optional, record, string, union, type Infer } from './shape.js';
+import { z } from 'zod';
 
 /**
- * The parts of Kubernetes objects that sluice reads and rewrites, as loose shapes: the fields named here are
- * checked, every other field is kept as it came, unread, so that rewriting an object never drops what it
+ * The parts of Kubernetes objects that sluice reads and rewrites, as loose zod schemas: the fields named
+ * here are checked, every other field is kept as it came, so that rewriting an object never drops what it
  * does not know about.
  */
 
-const stringMap = record(string);
+const stringMap = z.record(z.string(), z.string());
 
-export const objectMetaShape = looseObject({
-  name: optional(string),
-  generateName: optional(string),
-  namespace: optional(string),
-  labels: optional(stringMap),
-  annotations: optional(stringMap),
+export const objectMetaSchema = z.looseObject({
+  name: z.string().optional(),
+  generateName: z.string().optional(),
+  namespace: z.string().optional(),
+  labels: stringMap.optional(),
+  annotations: stringMap.optional(),
 });
 
-const intOrString = union(integer, string, 'integer or string');
+/** An integer JSON carries exactly (the API server's int32 and int64 fields), or a name. */
+const intOrString = z.union([z.int(), z.string()]);
 
-export const probeShape = looseObject({
-  httpGet: optional(looseObject({ port: intOrString })),
-  tcpSocket: optional(looseObject({ port: intOrString })),
+export const probeSchema = z.looseObject({
+  httpGet: z.looseObject({ port: intOrString }).optional(),
+  tcpSocket: z.looseObject({ port: intOrString }).optional(),
 });
 
-export const containerPortShape = looseObject({
-  name: optional(string),
-  containerPort: integer,
+export const containerPortSchema = z.looseObject({
+  name: z.string().optional(),
+  containerPort: z.int(),
 });
 
-export const envVarShape = looseObject({ name: string });
+export const envVarSchema = z.looseObject({ name: z.string() });
 
-export const containerShape = looseObject({
-  name: string,
-  image: optional(string),
-  ports: optional(array(containerPortShape)),
-  env: optional(array(envVarShape)),
-  livenessProbe: optional(probeShape),
-  readinessProbe: optional(probeShape),
-  startupProbe: optional(probeShape),
+export const containerSchema = z.looseObject({
+  name: z.string(),
+  image: z.string().optional(),
+  ports: z.array(containerPortSchema).optional(),
+  env: z.array(envVarSchema).optional(),
+  livenessProbe: probeSchema.optional(),
+  readinessProbe: probeSchema.optional(),
+  startupProbe: probeSchema.optional(),
 });
 
-export const podTemplateShape = looseObject({
-  metadata: optional(objectMetaShape),
-  spec: looseObject({
-    containers: array(containerShape),
-    volumes: optional(array(looseObject({ name: string }))),
+export const podTemplateSchema = z.looseObject({
+  metadata: objectMetaSchema.optional(),
+  spec: z.looseObject({
+    containers: z.array(containerSchema),
+    volumes: z.array(z.looseObject({ name: z.string() })).optional(),
   }),
 });
 
-export const deploymentShape = looseObject({
-  metadata: objectMetaShape,
-  spec: looseObject({ template: podTemplateShape }),
+export const deploymentSchema = z.looseObject({
+  metadata: objectMetaSchema,
+  spec: z.looseObject({ template: podTemplateSchema }),
 });
 
 /** A ConfigMap or a Secret: both keep their payload in `data` and `binaryData` (Secrets in `data` only). */
-export const configObjectShape = looseObject({
-  metadata: objectMetaShape,
-  data: optional(stringMap),
-  binaryData: optional(stringMap),
+export const configObjectSchema = z.looseObject({
+  metadata: objectMetaSchema,
+  data: stringMap.optional(),
+  binaryData: stringMap.optional(),
 });
 
-export type ObjectMeta = Infer<typeof objectMetaShape>;
-export type Probe = Infer<typeof probeShape>;
-export type ContainerPort = Infer<typeof containerPortShape>;
-export type Container = Infer<typeof containerShape>;
-export type PodTemplate = Infer<typeof podTemplateShape>;
-export type Deployment = Infer<typeof deploymentShape>;
-export type ConfigObject = Infer<typeof configObjectShape>;
+export type ObjectMeta = z.infer<typeof objectMetaSchema>;
+export type Probe = z.infer<typeof probeSchema>;
+export type ContainerPort = z.infer<typeof containerPortSchema>;
+export type Container = z.infer<typeof containerSchema>;
+export type PodTemplate = z.infer<typeof podTemplateSchema>;
+export type Deployment = z.infer<typeof deploymentSchema>;
+export type ConfigObject = z.infer<typeof configObjectSchema>;
 
 export const PROBE_KINDS = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;

@@ -18,11 +18,7 @@ export interface TrackedConfig {
   binaryData?: Readonly<Record<string, string>> | undefined;
 }
 
-/**
- * One-shot: `createHash` makes a native Hash object per call that only V8's weak-handle pass frees, at about
- * 2.5 µs each inside a scavenge's pause, and a webhook under load hashes a template per review (README,
- * "Benchmarks → The webhook").
- */
+/** One call, no Hash object to make and free: `crypto.hash` is Node's one-shot digest. */
 const sha256 = (text: string): string => hash('sha256', text, 'hex');
 
 /** sha256 over a ConfigMap's or Secret's `data` and `binaryData`. */
@@ -35,33 +31,17 @@ export function dataRevision(config: Pick<TrackedConfig, 'data' | 'binaryData'>)
   return dataDigest(config).slice(0, REVISION_LENGTH);
 }
 
-/** A revision, and the canonical JSON of the normalised template it was taken from. */
-export interface TemplateRevision {
-  readonly revision: string;
-  readonly normalisedJson: string;
-}
-
 /**
- * The revision of a release, with the template's part of the text it hashed. The hashed text is the
- * canonical JSON of `{ template, configs }`: "configs" sorts before "template", so it is written here from
- * its two parts, and a caller that stores the template (the webhook's held candidate) stores that part
- * instead of serialising the template again. The webhook, which makes no API calls, passes no configs: the
- * revisions it writes on a Deployment are those of the template alone.
+ * The revision of a release: the hash of the canonical JSON of `{ template, configs }`, the template
+ * normalised. The webhook, which makes no API calls, passes no configs: the revisions it writes on a
+ * Deployment are those of the template alone.
  */
-export function templateRevision(
-  template: PodTemplate,
-  configs: readonly TrackedConfig[] = [],
-): TemplateRevision {
+export function revision(template: PodTemplate, configs: readonly TrackedConfig[] = []): string {
   const tracked = [...configs]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1))
     .map((c) => ({ ref: `${c.kind}/${c.name}`, digest: dataDigest(c) }));
-  const normalisedJson = canonicalJson(normaliseTemplate(template));
-  const hashed = `{"configs":${canonicalJson(tracked)},"template":${normalisedJson}}`;
-  return { revision: sha256(hashed).slice(0, REVISION_LENGTH), normalisedJson };
-}
-
-export function revision(template: PodTemplate, configs: readonly TrackedConfig[] = []): string {
-  return templateRevision(template, configs).revision;
+  const hashed = canonicalJson({ configs: tracked, template: normaliseTemplate(template) });
+  return sha256(hashed).slice(0, REVISION_LENGTH);
 }
 
 /** A tracked ConfigMap or Secret as a release names it: its own data revision. */

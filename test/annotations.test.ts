@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   type AnnotationError,
   type CanaryConfig,
-  canaryAnnotationReader,
   defaultCanaryConfig,
   InvalidObjectiveError,
   parseCanaryAnnotations,
@@ -220,47 +219,5 @@ describe('objectives', () => {
     const [error] = errorsOf({ 'sluice.dev/objectives': 'success-rate>=99%,throughput>10' });
     expect(error?.message).toContain('unknown metric "throughput"');
     expect(error?.message).toContain('p50-latency … p99.9-latency');
-  });
-});
-
-describe('annotations read again and again', () => {
-  const sets: Record<string, string>[] = [
-    { 'sluice.dev/canary': 'enabled' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/interval': '30s' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/interval': '30s', 'sluice.dev/max-weight': '40' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/step-weights': '1,5,10' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/match': 'traffic=test', 'sluice.dev/iterations': '3' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/interval': 'soon' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/port': '' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/intervall': '30s' },
-    { 'sluice.dev/canary': 'enabled', 'sluice.dev/candidate': 'H4sI', 'sluice.dev/stable-revision': 'abc' },
-    { 'sluice.dev/canary': 'disabled', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
-  ];
-
-  it('give what parseCanaryAnnotations gives, valid or not, in any order and any number of times', () => {
-    const read = canaryAnnotationReader();
-    for (let round = 0; round < 3; round++) {
-      for (const annotations of round === 1 ? [...sets].reverse() : sets) {
-        expect(read({ ...annotations })).toEqual(parseCanaryAnnotations(annotations));
-      }
-    }
-  });
-
-  it('tell an absent annotation from an empty one', () => {
-    const read = canaryAnnotationReader();
-    expect(read({ 'sluice.dev/canary': 'enabled' }).ok).toBe(true);
-    expect(read({ 'sluice.dev/canary': 'enabled', 'sluice.dev/port': '' })).toEqual(
-      parseCanaryAnnotations({ 'sluice.dev/canary': 'enabled', 'sluice.dev/port': '' }),
-    );
-  });
-
-  it('keep answering correctly past their limit', () => {
-    const read = canaryAnnotationReader(2);
-    for (let round = 0; round < 2; round++) {
-      for (const threshold of ['1', '2', '3', '4', '5']) {
-        const annotations = { 'sluice.dev/canary': 'enabled', 'sluice.dev/threshold': threshold };
-        expect(read(annotations)).toEqual(parseCanaryAnnotations(annotations));
-      }
-    }
   });
 });

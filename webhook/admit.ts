@@ -8,15 +8,15 @@ import {
 } from '../src/annotations.js';
 import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
 import { isInjected, removeInjection } from '../src/injection.js';
+import type { z } from 'zod';
 import {
-  configObjectShape,
-  deploymentShape,
+  configObjectSchema,
+  deploymentSchema,
   type ConfigObject,
   type Deployment,
   type ObjectMeta,
 } from '../src/pod-template.js';
 import { dataRevision, revision } from '../src/revision.js';
-import { explain, type Shape, type ShapeIssue } from '../src/shape.js';
 import {
   CandidateTooLargeDenial,
   InvalidAnnotationsDenial,
@@ -56,7 +56,7 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** The object in a review is not what its kind says: the review is malformed (HTTP 400), not denied. */
 export class MalformedObjectError extends Error {
   readonly code = 'MalformedObject';
-  constructor(field: string, issues: readonly ShapeIssue[]) {
+  constructor(field: string, issues: readonly z.core.$ZodIssue[]) {
     const first = issues[0];
     const where =
       first === undefined ? '' : ` at ${[field, ...first.path.map(String)].join('.')}: ${first.message}`;
@@ -82,10 +82,14 @@ export function admit(request: AdmissionRequest, config: AdmitConfig): Decision 
   }
 }
 
-/** The object as its shape says, not copied: admission never changes it, it builds what differs. */
-function read<T>(shape: Shape<T>, value: unknown, field: string): T {
-  if (!shape(value)) throw new MalformedObjectError(field, explain(shape, value));
-  return value;
+/**
+ * The object checked against its schema, and then used as it came rather than as zod's copy: the patch is
+ * the difference from what the API server sent.
+ */
+function read<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new MalformedObjectError(field, result.error.issues);
+  return value as T;
 }
 
 function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): ObjectRef {
@@ -190,9 +194,9 @@ const isPausedBySluice = (annotations: Record<string, string>): boolean =>
  * what the user asked for. The stable template back, from any client, ends the hold and unpauses.
  */
 function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decision {
-  const object = read(deploymentShape, request.object, 'object');
+  const object = read(deploymentSchema, request.object, 'object');
   const old =
-    request.operation === 'UPDATE' ? read(deploymentShape, request.oldObject, 'oldObject') : undefined;
+    request.operation === 'UPDATE' ? read(deploymentSchema, request.oldObject, 'oldObject') : undefined;
   // The controller's `<name>-canary` Deployment carries the proxy and sluice's annotations on purpose, and
   // must never be treated as an opted-out one whose proxy is to be removed.
   if (object.metadata.labels?.[LABELS.role] === 'canary') return ALLOW;
@@ -262,9 +266,9 @@ function optedOut(object: Deployment): Decision {
 
 function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', config: AdmitConfig): Decision {
   if (request.operation !== 'UPDATE') return ALLOW;
-  const object = read(configObjectShape, request.object, 'object');
+  const object = read(configObjectSchema, request.object, 'object');
   if (object.metadata.labels?.[LABELS.tracked] !== 'true') return ALLOW;
-  const old = read(configObjectShape, request.oldObject, 'oldObject');
+  const old = read(configObjectSchema, request.oldObject, 'oldObject');
   const ref = refOf(kind, object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
   const oldAnnotations = old.metadata.annotations ?? {};

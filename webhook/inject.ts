@@ -13,7 +13,6 @@ import {
   withPortRenamed,
 } from '../src/injection.js';
 import type { Container, ContainerPort, PodTemplate } from '../src/pod-template.js';
-import { withEntries } from '../src/records.js';
 import { NoAppPortDenial, PortConflictDenial, type ObjectRef } from './denials.js';
 
 /**
@@ -79,7 +78,10 @@ export function injectProxy(
   }
 
   const meta = template.metadata ?? {};
-  const annotations = withEntries(meta.annotations, { [INJECTED_ANNOTATION]: settings.version });
+  const annotations: Record<string, string> = {
+    ...meta.annotations,
+    [INJECTED_ANNOTATION]: settings.version,
+  };
   if (annotations['prometheus.io/scrape'] === undefined) Object.assign(annotations, SCRAPE_ANNOTATIONS);
   return {
     ...template,
@@ -87,7 +89,7 @@ export function injectProxy(
       ...template.spec,
       containers: [...withApp, proxyContainer(target, settings, app.number, proxyPortName)],
     },
-    metadata: { ...meta, annotations, labels: withEntries(meta.labels, { [ROLE_LABEL]: 'primary' }) },
+    metadata: { ...meta, annotations, labels: { ...meta.labels, [ROLE_LABEL]: 'primary' } },
   };
 }
 

@@ -1,16 +1,4 @@
-import {
-  boolean,
-  explain,
-  literal,
-  looseObject,
-  nonEmptyString,
-  oneOf,
-  optional,
-  string,
-  unknown,
-  type Infer,
-  type ShapeIssue,
-} from '../src/shape.js';
+import { z } from 'zod';
 import type { Denial } from './denials.js';
 import type { PatchOperation } from './patch.js';
 
@@ -18,56 +6,64 @@ import type { PatchOperation } from './patch.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
-const groupVersionKind = looseObject({ group: string, version: string, kind: string });
-
-export const admissionRequestShape = looseObject({
-  uid: nonEmptyString('request.uid is empty'),
-  kind: groupVersionKind,
-  subResource: optional(string),
-  name: optional(string),
-  namespace: optional(string),
-  operation: oneOf(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
-  userInfo: optional(looseObject({ username: optional(string) })),
-  object: optional(unknown),
-  oldObject: optional(unknown),
-  dryRun: optional(boolean),
+export const admissionRequestSchema = z.looseObject({
+  uid: z.string().min(1, 'request.uid is empty'),
+  kind: z.looseObject({ group: z.string(), version: z.string(), kind: z.string() }),
+  subResource: z.string().optional(),
+  name: z.string().optional(),
+  namespace: z.string().optional(),
+  operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+  userInfo: z.looseObject({ username: z.string().optional() }).optional(),
+  object: z.unknown().optional(),
+  oldObject: z.unknown().optional(),
+  dryRun: z.boolean().optional(),
 });
 
-export const admissionReviewShape = looseObject({
-  apiVersion: literal(ADMISSION_API_VERSION, `apiVersion must be ${ADMISSION_API_VERSION}`),
-  kind: literal('AdmissionReview', 'kind must be AdmissionReview'),
-  request: admissionRequestShape,
+export const admissionReviewSchema = z.looseObject({
+  apiVersion: z.literal(ADMISSION_API_VERSION, `apiVersion must be ${ADMISSION_API_VERSION}`),
+  kind: z.literal('AdmissionReview', 'kind must be AdmissionReview'),
+  request: admissionRequestSchema,
 });
 
-export type AdmissionRequest = Infer<typeof admissionRequestShape>;
-export type AdmissionReview = Infer<typeof admissionReviewShape>;
+export type AdmissionRequest = z.infer<typeof admissionRequestSchema>;
+export type AdmissionReview = z.infer<typeof admissionReviewSchema>;
+
+export interface ReviewIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
 
 /** The review in a parsed body, or what is wrong with it, every place at once. */
 export function readReview(
   value: unknown,
-): { ok: true; review: AdmissionReview } | { ok: false; issues: ShapeIssue[] } {
-  return admissionReviewShape(value)
-    ? { ok: true, review: value }
-    : { ok: false, issues: explain(admissionReviewShape, value) };
+): { ok: true; review: AdmissionReview } | { ok: false; issues: readonly ReviewIssue[] } {
+  const parsed = admissionReviewSchema.safeParse(value);
+  return parsed.success ? { ok: true, review: parsed.data } : { ok: false, issues: parsed.error.issues };
 }
 
 export type Decision = { allowed: true; patch: PatchOperation[] } | { allowed: false; denial: Denial };
 
-/**
- * The AdmissionReview that answers `uid`, as JSON text, written directly rather than built as an object and
- * serialised: a patch that holds a change carries the compressed template, kilobytes of base64, which
- * JSON.stringify would scan character by character for escapes that base64 never needs. Only the uid and
- * a denial's status, which come from requests and messages, go through JSON.stringify.
- */
-export function reviewResponseJson(uid: string, decision: Decision): string {
-  const head =
-    `{"apiVersion":"${ADMISSION_API_VERSION}","kind":"AdmissionReview","response":` +
-    `{"uid":${JSON.stringify(uid)},"allowed":${decision.allowed}`;
+/** The AdmissionReview that answers `uid`: the patch as base64 JSON Patch, a denial as a Status. */
+export function reviewResponse(uid: string, decision: Decision): AdmissionReviewResponse {
+  const response: AdmissionReviewResponse['response'] = { uid, allowed: decision.allowed };
   if (!decision.allowed) {
     const { status: code, reason, message } = decision.denial;
-    return `${head},"status":${JSON.stringify({ code, reason, message })}}}`;
+    response.status = { code, reason, message };
+  } else if (decision.patch.length > 0) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
   }
-  if (decision.patch.length === 0) return `${head}}}`;
-  const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
-  return `${head},"patchType":"JSONPatch","patch":"${patch}"}}`;
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: typeof ADMISSION_API_VERSION;
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: boolean;
+    status?: { code: number; reason: string; message: string };
+    patchType?: 'JSONPatch';
+    patch?: string;
+  };
 }

@@ -4,10 +4,9 @@ import type { SecureContextOptions } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
-import { sendText } from '../src/server.js';
+import { sendJson } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
-import { parseReview } from './parse.js';
-import { readReview, reviewResponseJson } from './review.js';
+import { readReview, reviewResponse } from './review.js';
 
 /**
  * The webhook's HTTPS edge: translates AdmissionReviews to and from the pure `admit`, and counts them.
@@ -50,110 +49,38 @@ export class BodyEncodedError extends Error {
 }
 
 /**
- * The buffer a connection's request bodies are gathered in, one request at a time, and kept for the next:
- * one allocation per connection, not one per review. A Buffer made for each body is native memory that V8
- * counts against the old generation until the next scavenge, and at 33 KB a review that helped drive the
- * webhook into repeated mark-compacts under a steady load (README, "Benchmarks → The webhook"); text decoded
- * chunk by chunk instead was three strings and a copy to flatten them, a quarter of what a review allocated.
- */
-interface BodyBuffer {
-  bytes: Buffer;
-  busy: boolean;
-}
-
-const bodyBuffers = new WeakMap<object, BodyBuffer>();
-const INITIAL_BODY_BYTES = 64 * 1024;
-/** A connection keeps at most this much between requests; a larger body's buffer is let go after it. */
-const KEPT_BODY_BYTES = 1024 * 1024;
-
-/** The connection's buffer, or a buffer of its own for a request that arrives while another is read. */
-function takeBodyBuffer(connection: object): BodyBuffer {
-  const kept = bodyBuffers.get(connection);
-  if (kept !== undefined && !kept.busy) {
-    kept.busy = true;
-    return kept;
-  }
-  const fresh = { bytes: Buffer.allocUnsafe(INITIAL_BODY_BYTES), busy: true };
-  if (kept === undefined) bodyBuffers.set(connection, fresh);
-  return fresh;
-}
-
-function releaseBodyBuffer(buffer: BodyBuffer): void {
-  buffer.busy = false;
-  if (buffer.bytes.length > KEPT_BODY_BYTES) buffer.bytes = Buffer.allocUnsafe(INITIAL_BODY_BYTES);
-}
-
-/**
  * Reads a request body whole as UTF-8 text, refusing more than `limit` bytes: by its content-length before a
- * byte is read, or as soon as the bytes read pass it. The bytes are gathered in the connection's buffer and
- * decoded once, at the end, into one flat string for JSON.parse.
+ * byte is read, or as soon as the bytes read pass it.
  */
 export function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const encoding = req.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') return reject(new BodyEncodedError(encoding));
     if (Number(req.headers['content-length'] ?? 0) > limit) return reject(new BodyTooLargeError(limit));
-    const buffer = takeBodyBuffer(req.socket);
+    const chunks: Buffer[] = [];
     let length = 0;
-    let settled = false;
-    const settle = (): void => {
-      settled = true;
-      req.off('data', onData);
-      releaseBodyBuffer(buffer);
-    };
     const onData = (chunk: Buffer): void => {
-      if (length + chunk.length > limit) {
-        settle();
-        reject(new BodyTooLargeError(limit));
-        return;
-      }
-      if (length + chunk.length > buffer.bytes.length) {
-        const grown = Buffer.allocUnsafe(
-          Math.min(limit, Math.max(length + chunk.length, buffer.bytes.length * 2)),
-        );
-        buffer.bytes.copy(grown, 0, 0, length);
-        buffer.bytes = grown;
-      }
-      chunk.copy(buffer.bytes, length);
       length += chunk.length;
+      if (length > limit) {
+        req.off('data', onData);
+        reject(new BodyTooLargeError(limit));
+      } else chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => {
-      if (settled) return;
-      const text = buffer.bytes.toString('utf8', 0, length);
-      settle();
-      resolve(text);
-    });
-    req.once('error', (err) => {
-      if (settled) return;
-      settle();
-      reject(err);
-    });
-    // A request aborted before its end (the client went away) may emit neither.
-    req.once('close', () => {
-      if (settled) return;
-      settle();
-      reject(new Error('the connection closed before the body ended'));
-    });
+    req.once('end', () => resolve(Buffer.concat(chunks, length).toString('utf8')));
+    req.once('error', reject);
+    // A request aborted before its end (the client went away) may emit neither; after either, a no-op.
+    req.once('close', () => reject(new Error('the connection closed before the body ended')));
   });
 }
 
 /** Answers with a JSON body; a request whose body was not read to its end closes the connection. */
 function reply(req: http.IncomingMessage, res: http.ServerResponse, status: number, value: unknown): void {
-  replyText(req, res, status, JSON.stringify(value));
-}
-
-function replyText(req: http.IncomingMessage, res: http.ServerResponse, status: number, json: string): void {
   if (!req.complete) res.shouldKeepAlive = false;
-  sendText(res, status, json, 'application/json');
+  sendJson(res, status, value);
 }
 
-/**
- * The webhook's request listener. `POST /mutate`, on every write the API server admits, is answered
- * directly: express's per-request prototype switching and router cost about 90 µs a request here, more
- * than half of the whole transport's (bench/allow-server.ts). Health, metrics and anything else go to
- * express.
- */
+/** The webhook's request listener: `POST /mutate`, health and metrics. */
 export function createWebhookHandler(options: WebhookServerOptions): RequestListener {
   const { config, logger, registry, bodyLimitBytes = 8 * 1024 * 1024, isReady } = options;
   const admissions = new Counter({
@@ -162,15 +89,8 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
     labelNames: ['kind', 'operation', 'result'] as const,
     registers: [registry],
   });
-  // prom-client hashes a label object on every inc (a microsecond a review); a child per label set is kept
-  // instead. The sets are few: four kinds, the review's operations (checked) and five results.
-  const counted = new Map<string, { inc: () => void }>();
-  const count = (kind: string, operation: string, result: string): void => {
-    const key = `${kind} ${operation} ${result}`;
-    let child = counted.get(key);
-    if (child === undefined) counted.set(key, (child = admissions.labels(kind, operation, result)));
-    child.inc();
-  };
+  const count = (kind: string, operation: string, result: string): void =>
+    admissions.inc({ kind, operation, result });
   const duration = new Histogram({
     name: 'sluice_webhook_admission_duration_seconds',
     help: 'Time to answer an admission review, from parsed body to response.',
@@ -185,14 +105,16 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
   const mutate = (req: http.IncomingMessage, res: http.ServerResponse, body: string): void => {
     let value: unknown;
     try {
-      value = parseReview(body);
+      value = JSON.parse(body);
     } catch (err) {
       return malformed(req, res, 400, `the body is not JSON: ${(err as Error).message}`);
     }
     const started = process.hrtime.bigint();
     const parsed = readReview(value);
     if (!parsed.ok) {
-      const reason = parsed.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      const reason = parsed.issues
+        .map((i) => `${i.path.map(String).join('.') || 'body'}: ${i.message}`)
+        .join('; ');
       return malformed(req, res, 400, `not an admission.k8s.io/v1 AdmissionReview: ${reason}`);
     }
     const { request } = parsed.review;
@@ -223,7 +145,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
         'admissionDenied',
       );
     }
-    replyText(req, res, 200, reviewResponseJson(request.uid, decision));
+    reply(req, res, 200, reviewResponse(request.uid, decision));
   };
 
   const app = express();
@@ -241,23 +163,7 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
-  app.all(
-    '/mutate',
-    (_req, res) =>
-      void res.status(405).set('allow', 'POST').json({ reason: 'the webhook answers POST /mutate' }),
-  );
-  app.use(
-    (_req: Request, res: Response) =>
-      void res.status(404).json({ reason: 'not found: the webhook serves POST /mutate' }),
-  );
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    logger.error({ err, path: req.path }, 'requestFailed');
-    if (res.headersSent) return void res.end();
-    res.status(httpStatusOf(err)).json({ reason: 'internal error' });
-  });
-
-  return (req, res) => {
-    if (req.method !== 'POST' || pathOf(req.url) !== '/mutate') return void app(req, res);
+  app.post('/mutate', (req, res) => {
     readBody(req, bodyLimitBytes).then(
       (body) => {
         try {
@@ -276,12 +182,23 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
         res.destroy();
       },
     );
-  };
-}
+  });
+  app.all(
+    '/mutate',
+    (_req, res) =>
+      void res.status(405).set('allow', 'POST').json({ reason: 'the webhook answers POST /mutate' }),
+  );
+  app.use(
+    (_req: Request, res: Response) =>
+      void res.status(404).json({ reason: 'not found: the webhook serves POST /mutate' }),
+  );
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    logger.error({ err, path: req.path }, 'requestFailed');
+    if (res.headersSent) return void res.end();
+    res.status(httpStatusOf(err)).json({ reason: 'internal error' });
+  });
 
-function pathOf(url: string | undefined): string {
-  const query = url?.indexOf('?') ?? -1;
-  return url === undefined ? '/' : query === -1 ? url : url.slice(0, query);
+  return app;
 }
 
 function httpStatusOf(err: unknown): number {

@@ -76,9 +76,10 @@ describe('admission', () => {
     const old = stored();
     const object = structuredClone(old);
     const noise = { name: 'NOISE', value: randomBytes(180 * 1024).toString('base64') };
+    // A copy per container: the review's JSON never shares an object between two places.
     object.spec.template.spec.containers = object.spec.template.spec.containers.map((c) => ({
       ...c,
-      env: [noise],
+      env: [{ ...noise }],
     }));
     const decision = admit(request({ operation: 'UPDATE', object, oldObject: old }), CONFIG);
     if (!decision.allowed) throw new Error(decision.denial.message);

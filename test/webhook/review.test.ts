@@ -1,28 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { ForgedPromotionDenial } from '../../webhook/denials.js';
-import { readReview, reviewResponseJson, type Decision } from '../../webhook/review.js';
-import { jsonFuzzer } from '../support/json-fuzz.js';
-import { seededRandom } from '../support/random.js';
+import { readReview, reviewResponse, type Decision } from '../../webhook/review.js';
 import { deployment, gvk, request } from './support.js';
-
-/** The zod schema of the AdmissionReview that the shape replaced, as it was: the reference. */
-const reviewSchema = z.looseObject({
-  apiVersion: z.literal('admission.k8s.io/v1'),
-  kind: z.literal('AdmissionReview'),
-  request: z.looseObject({
-    uid: z.string().min(1),
-    kind: z.object({ group: z.string(), version: z.string(), kind: z.string() }),
-    subResource: z.string().optional(),
-    name: z.string().optional(),
-    namespace: z.string().optional(),
-    operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
-    userInfo: z.looseObject({ username: z.string().optional() }).optional(),
-    object: z.unknown().optional(),
-    oldObject: z.unknown().optional(),
-    dryRun: z.boolean().optional(),
-  }),
-});
 
 const review = (req: unknown) => ({
   apiVersion: 'admission.k8s.io/v1',
@@ -31,10 +10,10 @@ const review = (req: unknown) => ({
 });
 
 describe('reading an AdmissionReview', () => {
-  it('takes the review as it came, not a copy', () => {
+  it('takes a review with the fields it reads, and keeps the others', () => {
     const value = review(request({ operation: 'CREATE', object: deployment(), dryRun: true }));
-    const read = readReview(value);
-    expect(read.ok && read.review).toBe(value);
+    const read = readReview({ ...value, extra: 1 });
+    expect(read.ok && read.review).toEqual({ ...value, extra: 1 });
   });
 
   it('says every place where a review is wrong', () => {
@@ -43,58 +22,16 @@ describe('reading an AdmissionReview', () => {
       kind: 'AdmissionReview',
       request: { uid: '', kind: gvk('Deployment'), operation: 'PATCH' },
     });
-    expect(read.ok || read.issues).toEqual([
+    expect(read.ok || read.issues.map(({ path, message }) => ({ path, message }))).toEqual([
       { path: ['apiVersion'], message: 'apiVersion must be admission.k8s.io/v1' },
       { path: ['request', 'uid'], message: 'request.uid is empty' },
-      { path: ['request', 'operation'], message: 'expected one of "CREATE"|"UPDATE"|"DELETE"|"CONNECT"' },
+      {
+        path: ['request', 'operation'],
+        message: expect.stringContaining('"CREATE"|"UPDATE"|"DELETE"|"CONNECT"') as unknown,
+      },
     ]);
   });
-
-  it('accepts exactly what the zod schema it replaced accepted, on 20000 mutated reviews', () => {
-    const random = seededRandom(20261203);
-    const { pick, mutate, value } = jsonFuzzer(random);
-    const seeds = [
-      review(request({ operation: 'CREATE', object: deployment() })),
-      review(
-        request({
-          kind: gvk('ConfigMap'),
-          operation: 'UPDATE',
-          subResource: '',
-          name: 'c',
-          namespace: 'shop',
-          userInfo: { username: 'alice', groups: ['dev'] },
-          object: { data: {} },
-          oldObject: { data: {} },
-          dryRun: false,
-        }),
-      ),
-    ];
-    const outcomes = { accepted: 0, refused: 0 };
-    for (let i = 0; i < 20_000; i++) {
-      const sent = random() < 0.95 ? mutate(pick(seeds)) : value();
-      const expected = reviewSchema.safeParse(sent).success;
-      if (readReview(sent).ok !== expected) expect.fail(`case ${i}: ${JSON.stringify(sent)}`);
-      outcomes[expected ? 'accepted' : 'refused']++;
-    }
-    expect(outcomes.accepted).toBeGreaterThan(2_000);
-    expect(outcomes.refused).toBeGreaterThan(2_000);
-  });
 });
-
-/** The answer as an object, serialised whole: the reference the direct writer is checked against. */
-function referenceResponse(uid: string, decision: Decision): string {
-  const response: Record<string, unknown> = { uid, allowed: decision.allowed };
-  if (decision.allowed) {
-    if (decision.patch.length > 0) {
-      response['patchType'] = 'JSONPatch';
-      response['patch'] = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
-    }
-  } else {
-    const { denial } = decision;
-    response['status'] = { code: denial.status, reason: denial.reason, message: denial.message };
-  }
-  return JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response });
-}
 
 describe('answering an AdmissionReview', () => {
   const ref = { kind: 'Deployment', namespace: 'shop', name: 'web' };
@@ -113,24 +50,15 @@ describe('answering an AdmissionReview', () => {
     { allowed: false, denial: new ForgedPromotionDenial(ref, 'alice "x"') },
   ];
 
-  it('writes the text that serialising the answer as an object gives, patch, no patch or denial', () => {
-    for (const uid of ['0d6c1e7a-3b2f-4c9d-8e1a-5f4b3c2d1e0f', 'a"b\\c\u2028']) {
-      for (const decision of decisions)
-        expect(reviewResponseJson(uid, decision)).toBe(referenceResponse(uid, decision));
-    }
-  });
-
   it('echoes the uid and carries the patch as base64 JSON Patch, or the denial as a Status', () => {
-    const patched = JSON.parse(reviewResponseJson('u"1', { allowed: true, patch })) as {
-      response: { uid: string; allowed: boolean; patchType: string; patch: string };
-    };
+    const patched = reviewResponse('u"1', { allowed: true, patch });
+    expect(patched).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' });
     expect(patched.response).toMatchObject({ uid: 'u"1', allowed: true, patchType: 'JSONPatch' });
-    expect(JSON.parse(Buffer.from(patched.response.patch, 'base64').toString('utf8'))).toEqual(patch);
-    const denied = JSON.parse(reviewResponseJson('u2', decisions[2] as Decision)) as {
-      response: { allowed: boolean; status: { code: number; reason: string; message: string } };
-    };
-    expect(denied.response.allowed).toBe(false);
-    expect(denied.response.status).toMatchObject({ code: 403, reason: 'Forbidden' });
-    expect(denied.response.status.message).toContain('alice "x"');
+    expect(JSON.parse(Buffer.from(patched.response.patch ?? '', 'base64').toString('utf8'))).toEqual(patch);
+    const denied = reviewResponse('u2', decisions[2] as Decision).response;
+    expect(denied.allowed).toBe(false);
+    expect(denied.status).toMatchObject({ code: 403, reason: 'Forbidden' });
+    expect(denied.status?.message).toContain('alice "x"');
+    expect(reviewResponse('u3', { allowed: true, patch: [] }).response).toEqual({ uid: 'u3', allowed: true });
   });
 });

@@ -51,7 +51,9 @@ describe('sluice webhook --standalone, over real HTTPS', () => {
       response: { uid: 'uid-1', allowed: true, patchType: 'JSONPatch' },
     });
     const patch = JSON.parse(Buffer.from(body.response.patch, 'base64').toString('utf8'));
-    expect(patch.some((op: { path: string }) => op.path === '/spec/template/spec/containers')).toBe(true);
+    expect(patch.some((op: { path: string }) => op.path.startsWith('/spec/template/spec/containers/'))).toBe(
+      true,
+    );
   });
 
   it('denies with a status that kubectl shows', async () => {
