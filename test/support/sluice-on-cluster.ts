@@ -141,7 +141,13 @@ export async function startDataPath(
     '--revision',
     'v1',
   ]);
-  const prometheus = await startPrometheus([`127.0.0.1:${proxy.adminPort}`]);
+  const prometheus = await startPrometheus([`127.0.0.1:${proxy.adminPort}`]).catch(async (err: unknown) => {
+    // What started before the failure is stopped here: no caller holds it yet.
+    await proxy.stop();
+    await v1.close();
+    await v2.close();
+    throw err;
+  });
   const load = startLoad({
     targets: [`http://127.0.0.1:${proxy.port}`],
     rate: 40,
