@@ -4,6 +4,9 @@
 # $SLUICE_K8S_CACHE/<kubernetes version>/ (default ~/.cache/sluice-k8s), never into the repository; a complete
 # cache entry is reused as is. Prints that directory on the last line of stdout.
 #
+# The real node's kubelet and kube-proxy (test/support/node.ts), from the same module, go to the node/
+# subdirectory of that entry and are cached on their own: a control plane built before them stays valid.
+#
 # The build runs at the lowest CPU priority: it takes a long time cold and must not starve whatever else the
 # machine is running.
 set -euo pipefail
@@ -21,12 +24,22 @@ version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 cache="${SLUICE_K8S_CACHE:-$HOME/.cache/sluice-k8s}"
 out="$cache/$version"
 
-cached=true
-for bin in "${binaries[@]}"; do
-  [ -x "$out/$bin" ] || cached=false
-done
-if $cached; then
-  echo "control plane $version: cached" >&2
+node_binaries=(kubelet kube-proxy)
+
+complete() {
+  local dir="$1" bin
+  shift
+  for bin in "$@"; do
+    [ -x "$dir/$bin" ] || return 1
+  done
+}
+
+control_plane_cached=false
+node_cached=false
+complete "$out" "${binaries[@]}" && control_plane_cached=true
+complete "$out/node" "${node_binaries[@]}" && node_cached=true
+if $control_plane_cached && $node_cached; then
+  echo "control plane and node $version: cached" >&2
   echo "$out"
   exit 0
 fi
@@ -48,25 +61,43 @@ for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   )
 done
 
-# Built into a fresh directory that replaces the cache entry only when complete, so an interrupted build is
-# never mistaken for a cached one.
+# Each part is built into a fresh directory that replaces its cache entry only when complete, so an
+# interrupted build is never mistaken for a cached one.
 mkdir -p "$cache"
-staging="$(mktemp -d "$cache/.build-$version.XXXXXX")"
-trap 'rm -rf "$staging"' EXIT
+staging=""
+trap '[ -z "$staging" ] || rm -rf "$staging"' EXIT
 
-start=$SECONDS
-echo "control plane $version: building (cold: tens of minutes on 2 cores)" >&2
-CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "${ldflags[*]}" -o "$staging/" \
-  ./etcd \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubectl
-# kwok has its own module graph; go install resolves it outside this module.
-(cd "$staging" && GOBIN="$staging" CGO_ENABLED=0 GOFLAGS=-trimpath nice -n 19 go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version")
+if ! $control_plane_cached; then
+  staging="$(mktemp -d "$cache/.build-$version.XXXXXX")"
+  start=$SECONDS
+  echo "control plane $version: building (cold: tens of minutes on 2 cores)" >&2
+  CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "${ldflags[*]}" -o "$staging/" \
+    ./etcd \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
+  # kwok has its own module graph; go install resolves it outside this module.
+  (cd "$staging" && GOBIN="$staging" CGO_ENABLED=0 GOFLAGS=-trimpath nice -n 19 go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version")
+  # A node built for the previous entry moves over: it comes from the same module version.
+  [ -d "$out/node" ] && mv "$out/node" "$staging/node"
+  rm -rf "$out"
+  mv "$staging" "$out"
+  staging=""
+  echo "control plane $version: built in $((SECONDS - start)) s" >&2
+fi
 
-rm -rf "$out"
-mv "$staging" "$out"
-trap - EXIT
-echo "control plane $version: built in $((SECONDS - start)) s" >&2
+if ! $node_cached; then
+  staging="$(mktemp -d "$cache/.build-$version-node.XXXXXX")"
+  start=$SECONDS
+  echo "node $version: building kubelet and kube-proxy (minutes with the control plane's build cache)" >&2
+  CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "${ldflags[*]}" -o "$staging/" \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy
+  rm -rf "$out/node"
+  mv "$staging" "$out/node"
+  staging=""
+  echo "node $version: built in $((SECONDS - start)) s" >&2
+fi
+
 echo "$out"
