@@ -28,7 +28,7 @@ import {
   type ObjectRef,
 } from './denials.js';
 import { injectProxy, type ProxySettings } from './inject.js';
-import { diff } from './patch.js';
+import { diff, type PatchOperation } from './patch.js';
 import type { AdmissionRequest, Decision } from './review.js';
 
 /**
@@ -215,7 +215,7 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
     wasOptedIn && isPausedBySluice(oldAnnotations) ? oldAnnotations[CANDIDATE_REVISION] : undefined;
   const paused = object.spec['paused'] === true;
 
-  const out = structuredClone(object);
+  const out = shallowCopy(object);
   out.spec.template = injectProxy(
     template,
     { ref, port: canary.port ?? undefined, revision: candidate },
@@ -245,7 +245,32 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
       [PAUSED_BY]: PAUSED_BY_SLUICE,
     });
   }
-  return { allowed: true, patch: diff(object, out) };
+  return { allowed: true, patch: deploymentPatch(object, out) };
+}
+
+/**
+ * The patch between the request's Deployment and the admitted one, from the parts admission writes (the
+ * annotations, the template, `paused`): comparing the rest, managedFields and status among it, would only
+ * find them equal, and was a third of the diff's time.
+ */
+function deploymentPatch(object: Deployment, out: Deployment): PatchOperation[] {
+  const written = (d: Deployment) => ({
+    metadata: d.metadata.annotations === undefined ? {} : { annotations: d.metadata.annotations },
+    spec: {
+      template: d.spec.template,
+      ...(d.spec['paused'] !== undefined && { paused: d.spec['paused'] }),
+    },
+  });
+  return diff(written(object), written(out));
+}
+
+/**
+ * A copy of the levels admission replaces (the metadata's annotations, the spec's template and `paused`);
+ * everything below them is shared with the request's object, which is never changed. A deep copy of the
+ * whole Deployment, managedFields and all, was half of an admission's time.
+ */
+function shallowCopy(object: Deployment): Deployment {
+  return { ...object, metadata: { ...object.metadata }, spec: { ...object.spec } };
 }
 
 /**
@@ -257,11 +282,11 @@ function optedOut(object: Deployment): Decision {
   const touched =
     isInjected(object.spec.template) || Object.keys(annotations).some((k) => MANAGED_KEYS.has(k));
   if (!touched) return ALLOW;
-  const out = structuredClone(object);
+  const out = shallowCopy(object);
   out.spec.template = removeInjection(object.spec.template);
   out.metadata.annotations = withManaged(annotations, {});
   if (isPausedBySluice(annotations) && object.spec['paused'] === true) out.spec['paused'] = false;
-  return { allowed: true, patch: diff(object, out) };
+  return { allowed: true, patch: deploymentPatch(object, out) };
 }
 
 function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', config: AdmitConfig): Decision {
@@ -272,7 +297,7 @@ function admitConfig(request: AdmissionRequest, kind: 'ConfigMap' | 'Secret', co
   const ref = refOf(kind, object.metadata, request);
   const annotations = object.metadata.annotations ?? {};
   const oldAnnotations = old.metadata.annotations ?? {};
-  const out: ConfigObject = structuredClone(object);
+  const out: ConfigObject = { ...object, metadata: { ...object.metadata } };
 
   const candidate = dataRevision(object);
   let stable = oldAnnotations[STABLE_REVISION] ?? dataRevision(old);
