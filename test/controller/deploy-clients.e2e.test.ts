@@ -17,63 +17,10 @@ import { eventually } from '../support/sluice-on-cluster.js';
 // How people deploy (DESIGN.md, "Held changes"): the spec always says what the user asked for, the Deployment
 // is paused while its candidate is released, and the stable template back from any client ends the release.
 
-const INTERVAL_MS = 5_000;
-const TWO_INTERVALS_MS = 2 * INTERVAL_MS;
-
 describe('releases driven by the clients people deploy with', () => {
   const scenario = useReleaseScenarios();
   const c = scenario.cluster;
-  const { getJson, exists, canaryPhase, setUp } = scenario;
-
-  const eventsOf = async (ns: string, reason: string): Promise<string> =>
-    c().kubectl([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      `reason=${reason}`,
-      '-o',
-      'jsonpath={.items[*].message}',
-    ]);
-
-  /** A release of 2.0 under way: the canary is ready and has a route. */
-  async function releaseRunning(ns: string): Promise<void> {
-    await eventually('the release to progress with a route', async () => {
-      const canary = await canaryPhase(ns, 'Progressing');
-      return (canary?.status?.canaryWeight ?? 0) > 0 ? canary : undefined;
-    });
-  }
-
-  /** The release ended by a revert: what a user and a GitOps tool must see afterwards. */
-  async function expectReverted(ns: string, replicaSets: string[]): Promise<void> {
-    const started = Date.now();
-    const canary = await eventually(
-      'the release to end as Reverted',
-      async () => {
-        const found = await getJson<CanaryJson>(ns, 'canary/podinfo');
-        return found.status?.outcome?.reason === 'Reverted' ? found : undefined;
-      },
-      TWO_INTERVALS_MS + 5_000,
-    );
-    expect(Date.now() - started).toBeLessThan(TWO_INTERVALS_MS);
-    expect(canary.status?.phase).toBe('Initialized');
-    expect(canary.status?.conditions?.find((x) => x.type === 'Promoted')?.reason).toBe('Reverted');
-    expect(await eventsOf(ns, 'Reverted')).toContain('changed back to stable revision');
-    await eventually('the canary objects to be deleted', async () =>
-      !(await exists(ns, 'deployment/podinfo-canary')) && !(await exists(ns, 'service/podinfo-canary'))
-        ? true
-        : undefined,
-    );
-    const deployment = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-    expect(imageOf(deployment)).toBe('example/podinfo:1.0');
-    expect(deployment.spec.paused).toBeFalsy();
-    expect(deployment.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
-    // No ReplicaSet was added: the reverted version never reached a primary pod, and nothing rolled.
-    await scenario.rolledOut(ns);
-    expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
-    expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
-  }
+  const { getJson, exists, canaryPhase, setUp, releaseRunning, expectReverted } = scenario;
 
   const setImage = (ns: string, image: string) =>
     c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, `podinfo=${image}`]);

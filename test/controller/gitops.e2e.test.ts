@@ -9,7 +9,6 @@ import {
   podinfo,
   RELEASE_ANNOTATIONS,
   useReleaseScenarios,
-  type CanaryJson,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
 import { eventually } from '../support/sluice-on-cluster.js';
@@ -25,8 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
-
-const TWO_INTERVALS_MS = 2 * 5_000;
 
 /** A chart of podinfo with its image from values, opted in through the manifest's annotations. */
 async function writeChart(dir: string, namespace: string): Promise<void> {
@@ -56,37 +53,7 @@ const actionsOf = (rounds: readonly FluxRound[], skip = 0): string[] =>
 describe('releases under Helm and Flux', () => {
   const scenario = useReleaseScenarios();
   const c = scenario.cluster;
-  const { getJson, canaryPhase, setUp, exists } = scenario;
-
-  async function releaseRunning(ns: string): Promise<void> {
-    await eventually('the release to progress with a route', async () => {
-      const canary = await canaryPhase(ns, 'Progressing');
-      return (canary?.status?.canaryWeight ?? 0) > 0 ? canary : undefined;
-    });
-  }
-
-  async function expectReverted(ns: string, replicaSets: string[]): Promise<void> {
-    const started = Date.now();
-    const canary = await eventually(
-      'the release to end as Reverted',
-      async () => {
-        const found = await getJson<CanaryJson>(ns, 'canary/podinfo');
-        return found.status?.outcome?.reason === 'Reverted' ? found : undefined;
-      },
-      TWO_INTERVALS_MS + 5_000,
-    );
-    expect(Date.now() - started).toBeLessThan(TWO_INTERVALS_MS);
-    expect(canary.status?.phase).toBe('Initialized');
-    await eventually('the canary objects to be deleted', async () =>
-      !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
-    );
-    const deployment = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-    expect(imageOf(deployment)).toBe('example/podinfo:1.0');
-    expect(deployment.spec.paused).toBeFalsy();
-    await scenario.rolledOut(ns);
-    expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
-    expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
-  }
+  const { getJson, canaryPhase, setUp, releaseRunning, expectReverted } = scenario;
 
   it('starts a release on helm upgrade, returns from helm at once, and ends it on helm rollback', async () => {
     const ns = 'helm';

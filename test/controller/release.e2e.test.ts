@@ -172,16 +172,7 @@ describe('a release on a real control plane', () => {
       expect(Date.now() - started).toBeLessThan(2 * 5_000 + 5_000);
       expect(failed.status?.outcome?.message).toMatch(reason);
       expect(failed.status?.outcome?.message).toContain('did not become ready within 10s');
-      const events = await c().kubectl([
-        'get',
-        'events',
-        '-n',
-        ns,
-        '--field-selector',
-        'reason=RolledBack',
-        '-o',
-        'jsonpath={.items[*].message}',
-      ]);
+      const events = await scenario.eventMessages(ns, 'RolledBack');
       expect(events).toMatch(reason);
       await eventually('the canary objects to be deleted', async () =>
         !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
@@ -366,16 +357,7 @@ describe('a release on a real control plane', () => {
       return found?.status === 'False' ? found : undefined;
     });
     expect(condition.reason).toBe('ServiceBypassesProxy');
-    const events = await c().kubectl([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      'reason=ServiceBypassesProxy',
-      '-o',
-      'jsonpath={.items[*].message}',
-    ]);
+    const events = await scenario.eventMessages(ns, 'ServiceBypassesProxy');
     expect(events).toContain('podinfo-direct');
     expect(events).toContain('set its targetPort to http');
   });

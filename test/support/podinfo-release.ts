@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { useCluster, type Cluster } from './kube.js';
 import {
   eventually,
@@ -152,6 +152,16 @@ export interface Scenario {
    * to consume it. Use it before asserting that a change had no effect.
    */
   controllerCaughtUp(namespace: string): Promise<void>;
+  /** The messages of the Deployment's Events with this reason, space-separated. */
+  eventMessages(namespace: string, reason: string): Promise<string>;
+  /** A release of the candidate under way: the canary is ready and has a route. */
+  releaseRunning(namespace: string): Promise<void>;
+  /**
+   * Waits for the release to end as Reverted within two intervals of `intervalMs`, and checks what a user
+   * and a GitOps tool must see then: the Event, the condition, the canary objects gone, the Deployment on
+   * 1.0 and unpaused, no ReplicaSet beyond `replicaSets` (so 1.0's pods never changed) .
+   */
+  expectReverted(namespace: string, replicaSets: readonly string[], intervalMs?: number): Promise<void>;
 }
 
 export const imageOf = (deployment: DeploymentJson): string | undefined =>
@@ -227,7 +237,7 @@ export function useReleaseScenarios(): Scenario {
     return value;
   };
 
-  return {
+  const scenario: Scenario = {
     cluster: c,
     installed: () => mustHave(installed, 'sluice'),
     data: () => mustHave(data, 'the data path'),
@@ -294,6 +304,57 @@ export function useReleaseScenarios(): Scenario {
         return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
       });
     },
+    eventMessages: (namespace, reason) =>
+      c().kubectl([
+        'get',
+        'events',
+        '-n',
+        namespace,
+        '--field-selector',
+        `reason=${reason}`,
+        '-o',
+        'jsonpath={.items[*].message}',
+      ]),
+    async releaseRunning(namespace) {
+      await eventually('the release to progress with a route', async () => {
+        const canary = await canaryPhase(namespace, 'Progressing');
+        return (canary?.status?.canaryWeight ?? 0) > 0 ? canary : undefined;
+      });
+    },
+    async expectReverted(namespace, replicaSets, intervalMs = 5_000) {
+      const started = Date.now();
+      const canary = await eventually(
+        'the release to end as Reverted',
+        async () => {
+          const found = await getJson<CanaryJson>(namespace, 'canary/podinfo');
+          return found.status?.outcome?.reason === 'Reverted' ? found : undefined;
+        },
+        2 * intervalMs + 5_000,
+      );
+      expect(Date.now() - started).toBeLessThan(2 * intervalMs);
+      expect(canary.status?.phase).toBe('Initialized');
+      expect(canary.status?.conditions?.find((x) => x.type === 'Promoted')?.reason).toBe('Reverted');
+      expect(await scenario.eventMessages(namespace, 'Reverted')).toContain(
+        'changed back to stable revision',
+      );
+      await eventually('the canary objects to be deleted', async () =>
+        (await c().tryKubectl(['get', 'deployment/podinfo-canary', '-n', namespace])).exitCode !== 0 &&
+        (await c().tryKubectl(['get', 'service/podinfo-canary', '-n', namespace])).exitCode !== 0
+          ? true
+          : undefined,
+      );
+      const deployment = await getJson<DeploymentJson>(namespace, 'deployment/podinfo');
+      expect(imageOf(deployment)).toBe('example/podinfo:1.0');
+      expect(deployment.spec.paused).toBeFalsy();
+      expect(deployment.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
+      // No ReplicaSet was added: the reverted version never reached a primary pod, and nothing rolled.
+      await rolledOut(namespace);
+      expect(await scenario.replicaSets(namespace)).toEqual(replicaSets);
+      expect(await scenario.primaryPodImages(namespace)).toEqual([
+        'example/podinfo:1.0',
+        'example/podinfo:1.0',
+      ]);
+    },
     async primaryPodImages(namespace) {
       const pods = await getJson<{ items: PodJson[] }>(namespace, 'pods');
       return pods.items
@@ -312,6 +373,7 @@ export function useReleaseScenarios(): Scenario {
         .sort();
     },
   };
+  return scenario;
 }
 
 export interface WatchRow {
