@@ -9,6 +9,7 @@ import { LocalPlatform } from '../platform/local.js';
 import { formatLatency } from '../release/check.js';
 import { ReleaseRunner } from '../release/runner.js';
 import type { ReleaseStatus } from '../release/status.js';
+import { formatMatch, type HeaderMatch } from '../routes/match.js';
 import { RouteStore, createRouteHandler } from '../routes/server.js';
 import { closeServer, listen, sendText } from '../server.js';
 import { LocalCluster } from './cluster.js';
@@ -58,6 +59,9 @@ export interface DemoResult {
   userBlastRadius: number;
   testRequests: number;
   testCanaryRequests: number;
+  /** Ordinary requests sent inside the segment (`--segment`), and those the canary answered. */
+  segmentRequests: number;
+  segmentCanaryRequests: number;
   scenario: Scenario;
 }
 
@@ -112,11 +116,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const provider = options.provider(() => cluster.primaries.map((pod) => `${pod.adminUrl}/metrics`));
 
     const testMatch = config.match.find((m) => m.header !== undefined && m.exact !== undefined);
+    const segmentMatch = config.segment.find((m) => m.exact !== undefined);
     const load = startLoad({
       targets: cluster.primaries.map((pod) => pod.url),
       rate: options.rate,
       testRate: testMatch === undefined ? 0 : options.testRate,
       testHeader: { name: testMatch?.header ?? 'traffic', value: testMatch?.exact ?? 'test' },
+      ...(segmentMatch && { segment: { headers: segmentHeaders(segmentMatch), share: SEGMENT_SHARE } }),
       maxRequests: Math.ceil(((options.rate + options.testRate) * (budgetMs + options.warmupMs)) / 1000),
       maxDurationMs: budgetMs + options.warmupMs,
     });
@@ -131,8 +137,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         `load ${options.rate} req/s` +
         (testMatch === undefined
           ? ''
-          : `, plus ${options.testRate} req/s with ${testMatch.header}: ${testMatch.exact}`),
+          : `, plus ${options.testRate} req/s with ${testMatch.header}: ${testMatch.exact}`) +
+        (segmentMatch === undefined
+          ? ''
+          : `; ${SEGMENT_SHARE * 100}% of it in the segment (${formatMatch(segmentMatch)})`),
     );
+    if (config.segment.length > 0 && segmentMatch === undefined)
+      print(
+        `The segment has only regular expressions: the demo sends no traffic in it ` +
+          `(give --segment header=value or cookie:name=value to see the segment move)`,
+      );
     print(
       `Analysis every ${formatLatency(config.intervalMs)}, weights ${config.weights.join(', ')}, ` +
         `threshold ${config.threshold}, objectives ${config.objectives.map(describeObjective).join(', ')}`,
@@ -185,6 +199,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ),
       testRequests: totals.testRequests,
       testCanaryRequests: totals.testCanaryRequests,
+      segmentRequests: totals.segmentRequests,
+      segmentCanaryRequests: totals.segmentCanaryRequests,
       scenario,
     };
   } finally {
@@ -210,6 +226,15 @@ async function serve(
   const bound = await listen(server, port, '127.0.0.1');
   stops.push(() => closeServer(server));
   return `http://127.0.0.1:${bound}`;
+}
+
+/** Share of the ordinary load that carries the segment's headers when the release has a segment. */
+const SEGMENT_SHARE = 0.5;
+
+/** The request headers that an exact header or cookie match accepts. */
+function segmentHeaders(match: HeaderMatch): Record<string, string> {
+  if (match.cookie !== undefined) return { cookie: `${match.cookie}=${match.exact ?? ''}` };
+  return { [match.header ?? '']: match.exact ?? '' };
 }
 
 function percent(part: number, whole: number): number {

@@ -14,6 +14,11 @@ export interface LoadOptions {
   /** Requests per second that carry `testHeader`. */
   testRate: number;
   testHeader: { name: string; value: string };
+  /**
+   * Headers that put a request in the release's segment (`sluice.dev/segment`), sent with `share` (0 … 1)
+   * of the ordinary requests, so that a segmented release has traffic to split.
+   */
+  segment?: { headers: Record<string, string>; share: number };
   maxRequests: number;
   maxDurationMs: number;
   /** More than this many requests waiting: the next ones are skipped, not queued. */
@@ -29,6 +34,9 @@ export interface LoadTotals {
   testRequests: number;
   testCanaryRequests: number;
   testCanaryFailures: number;
+  /** Ordinary requests that carried the segment's headers, and those of them the canary answered. */
+  segmentRequests: number;
+  segmentCanaryRequests: number;
   /** Not sent: too many requests were in flight. */
   skipped: number;
 }
@@ -70,6 +78,8 @@ export function startLoad(options: LoadOptions): LoadGenerator {
     testRequests: 0,
     testCanaryRequests: 0,
     testCanaryFailures: 0,
+    segmentRequests: 0,
+    segmentCanaryRequests: 0,
     skipped: 0,
   };
   const start = performance.now();
@@ -81,21 +91,34 @@ export function startLoad(options: LoadOptions): LoadGenerator {
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
 
+  // The ordinary request numbered `n` carries the segment's headers when it crosses a multiple of the share.
+  const segmentShare = options.segment?.share ?? 0;
+  const inSegment = (n: number): boolean => Math.floor((n + 1) * segmentShare) > Math.floor(n * segmentShare);
+
   const send = (test: boolean): void => {
     if (inFlight.size >= maxInFlight) {
       totals.skipped++;
       return;
     }
     const target = options.targets[next++ % options.targets.length] as string;
+    const segment = !test && options.segment !== undefined && inSegment(sent);
     const headers: Record<string, string> = test
       ? { [options.testHeader.name]: options.testHeader.value }
-      : {};
+      : segment
+        ? { ...options.segment?.headers }
+        : {};
     const done = request(`${target}/`, { headers, dispatcher: agent }).then(
       async (res) => {
         await res.body.dump();
-        count(test, res.headers['x-sluice-route'] === 'canary', res.statusCode >= 500);
+        const canary = res.headers['x-sluice-route'] === 'canary';
+        if (segment) totals.segmentRequests++;
+        if (segment && canary) totals.segmentCanaryRequests++;
+        count(test, canary, res.statusCode >= 500);
       },
-      () => count(test, false, true),
+      () => {
+        if (segment) totals.segmentRequests++;
+        count(test, false, true);
+      },
     );
     inFlight.add(done);
     void done.finally(() => inFlight.delete(done));

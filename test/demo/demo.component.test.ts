@@ -67,6 +67,18 @@ describe('sluice demo', () => {
     expect(run.lines.join('\n')).not.toMatch(/Advance canary weight/);
   });
 
+  it('sends half its ordinary traffic in the segment, and only that and the test header reach v2', async () => {
+    const run = demo(['--scenario', 'good', '--segment', 'country=wakanda', ...STALL_TOLERANT]);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'promoted' });
+    expect(result['segmentCanaryRequests']).toBeGreaterThan(0);
+    expect(result['canaryRequests']).toBe(
+      Number(result['testCanaryRequests']) + Number(result['segmentCanaryRequests']),
+    );
+    expect(run.lines.join('\n')).toContain('50% of it in the segment (country=wakanda)');
+  });
+
   it('refuses a bad release option, naming the flag, with exit code 2', async () => {
     const run = demo(['--max-weight', '0']);
     const { code } = await run.finished.catch(() => ({ code: -1 }));

@@ -25,6 +25,14 @@ describe("the demo's load generator", () => {
     expect(totals).toMatchObject({ failures: 0, canaryRequests: 0 });
   });
 
+  it('sends the segment headers with its share of the ordinary requests', async () => {
+    const a = await app('a');
+    const segment = { headers: { country: 'wakanda' }, share: 0.5 };
+    const load = startLoad({ ...options, testRate: 0, targets: [a.url], maxRequests: 40, segment });
+    const totals = await load.done.then(() => load.stop());
+    expect(totals).toMatchObject({ requests: 40, segmentRequests: 20, segmentCanaryRequests: 0 });
+  });
+
   it('stops at its time bound', async () => {
     const a = await app('a');
     const start = Date.now();
