@@ -1,4 +1,5 @@
 import { benchProxy, type ProxyBenchResult } from './proxy.js';
+import { MissingToolError, requireTools } from './tools.js';
 import { benchWebhook, type WebhookVariant } from './webhook.js';
 
 /**
@@ -14,6 +15,16 @@ const log = (line: string) => console.log(line);
 
 let proxyFigures: (ProxyBenchResult & { nginxUpstream: ProxyBenchResult }) | undefined;
 if (only !== 'webhook') {
+  try {
+    requireTools([
+      { command: 'nginx', debianPackage: 'nginx-light' },
+      { command: 'wrk', debianPackage: 'wrk' },
+    ]);
+  } catch (err) {
+    if (!(err instanceof MissingToolError)) throw err;
+    console.error(`npm run bench: ${err.message}`);
+    process.exit(2);
+  }
   const proxyOptions = {
     rounds: quick ? 1 : 3,
     seconds: quick ? 2 : 10,

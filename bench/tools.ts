@@ -1,11 +1,40 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** What the benchmarks share: free ports, child processes, nginx, wrk and a fixed-rate latency probe. */
+
+export class MissingToolError extends Error {
+  readonly code = 'MissingTool';
+  constructor(readonly missing: { command: string; debianPackage: string }[]) {
+    const packages = missing.map((m) => m.debianPackage).join(' ');
+    super(
+      `the benchmark runs ${missing.map((m) => m.command).join(' and ')}, not found on PATH: ` +
+        `install ${missing.length === 1 ? 'it' : 'them'} (on Debian or Ubuntu: apt-get install ${packages}), ` +
+        `or run BENCH_ONLY=webhook`,
+    );
+    this.name = 'MissingToolError';
+  }
+}
+
+/** Throws MissingToolError unless every command is an executable on PATH; each names its Debian package. */
+export function requireTools(tools: { command: string; debianPackage: string }[]): void {
+  const dirs = (process.env['PATH'] ?? '').split(':').filter(Boolean);
+  const onPath = (command: string): boolean =>
+    dirs.some((dir) => {
+      try {
+        accessSync(join(dir, command), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  const missing = tools.filter((tool) => !onPath(tool.command));
+  if (missing.length > 0) throw new MissingToolError(missing);
+}
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();
