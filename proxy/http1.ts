@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
  * directly rather than through `http.Server`. Node's server wraps every request in an IncomingMessage
  * and a ServerResponse stream pair and its client (or undici's) parses the answer again in JavaScript or
  * WebAssembly; a sidecar forwards bytes and needs none of that. Measured on this machine's kind, that
- * machinery was two thirds of the proxy's CPU per request (see the README's design notes).
+ * machinery was two thirds of the proxy's CPU per request (see docs/design.md).
  *
  * The parser is strict (no lenient flags), as Node's server is by default: a request that frames its
  * body two ways (content-length and transfer-encoding), or carries bytes llhttp does not accept, is an

@@ -1,5 +1,5 @@
 /**
- * Every PromQL query sluice sends, in one place (and in the README). Both sides of a release are read from
+ * Every PromQL query sluice sends, in one place (and in docs/annotations.md). Both sides of a release are read from
  * the primaries' proxies: the canary's numbers as `destination="canary"`, so that a canary that cannot be
  * reached counts against it, and the primary's as `destination="local"`.
  */
