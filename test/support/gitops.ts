@@ -59,7 +59,10 @@ export function gitopsBinaries(): { helm: string; fluxApply: string } {
 // helm keeps its config, cache and data under HOME and the XDG dirs: a throwaway set per cluster, so nothing
 // from the machine's own helm setup leaks into a test, and nothing leaks out of it.
 function helmEnv(cluster: Cluster): Record<string, string> {
-  const home = clusterDir(cluster, 'helm-home');
+  return helmHome(clusterDir(cluster, 'helm-home'));
+}
+
+function helmHome(home: string): Record<string, string> {
   return {
     HOME: home,
     XDG_CONFIG_HOME: join(home, 'config'),
@@ -71,6 +74,15 @@ function helmEnv(cluster: Cluster): Record<string, string> {
 export interface HelmOptions {
   /** [120 s]: longer than any `--timeout` a test gives helm itself. */
   timeoutMs?: number;
+}
+
+/**
+ * Runs helm without a cluster (`lint`, `template`), with its HOME in `home` (a temp dir the caller removes);
+ * resolves on any exit. A kubeconfig that names no server keeps `lookup` from reaching any cluster.
+ */
+export function tryHelmOffline(home: string, args: readonly string[]): Promise<RunResult> {
+  const { helm: helmPath } = gitopsBinaries();
+  return run(helmPath, args, { env: { ...helmHome(home), KUBECONFIG: join(home, 'no-kubeconfig') } });
 }
 
 /** Runs helm against the cluster as cluster-admin and resolves on any exit, for tests that expect a failure. */

@@ -15,17 +15,27 @@ export const manifestsDir = fileURLToPath(new URL('../../manifests', import.meta
 export interface Manifest {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [field: string]: unknown;
   /** The file it came from, relative to manifests/. */
   source: string;
 }
 
 export function readYaml(path: string): Manifest[] {
-  return parseAllDocuments(readFileSync(path, 'utf8')).flatMap((doc) => {
-    if (doc.errors.length > 0) throw new Error(`${path}: ${doc.errors[0]?.message}`);
+  return parseManifests(readFileSync(path, 'utf8'), relative(manifestsDir, path));
+}
+
+/** The objects in a multi-document YAML text (a file, or what kustomize or helm printed); `source` names it. */
+export function parseManifests(text: string, source: string): Manifest[] {
+  return parseAllDocuments(text).flatMap((doc) => {
+    if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors[0]?.message}`);
     const value = doc.toJS() as Omit<Manifest, 'source'> | null;
-    return value === null ? [] : [{ ...value, source: relative(manifestsDir, path) } as Manifest];
+    return value === null ? [] : [{ ...value, source } as Manifest];
   });
 }
 

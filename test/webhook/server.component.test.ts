@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import https from 'node:https';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../src/log.js';
 import { closeServer, listen } from '../../src/server.js';
+import { freePort } from '../support/processes.js';
 import { generateCertificates, writeCertDir } from '../../webhook/certs.js';
 import { createWebhookHandler } from '../../webhook/server.js';
 import { startWebhook } from '../../webhook/start.js';
@@ -157,23 +158,26 @@ describe('sluice webhook --standalone, over real HTTPS', () => {
 });
 
 describe('certificates from --cert-dir', () => {
-  it('are re-read when they change', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
-    const names = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
-    const first = await generateCertificates(names);
-    await writeCertDir(dir, first);
-    const webhook = await startWebhook({
+  const names = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+  const startFromCertDir = (certDir: string, options: { standalone: boolean }) =>
+    startWebhook({
       config: CONFIG,
       logger: createLogger('webhook', 'silent'),
       host: '127.0.0.1',
       port: 0,
-      certDir: dir,
+      certDir,
       ...names,
-      standalone: true,
+      standalone: options.standalone,
       namespace: 'sluice-system',
-      certSecret: 'x',
-      webhookConfiguration: 'x',
+      certSecret: 'sluice-webhook-certs',
+      webhookConfiguration: 'sluice-webhook',
     });
+
+  it('are re-read when they change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
+    const first = await generateCertificates(names);
+    await writeCertDir(dir, first);
+    const webhook = await startFromCertDir(dir, { standalone: true });
     try {
       const firstAgent = webhookAgent(first.ca as string);
       expect((await send(firstAgent, webhook.port, 'GET', '/livez')).status).toBe(200);
@@ -195,6 +199,44 @@ describe('certificates from --cert-dir', () => {
       secondAgent.destroy();
     } finally {
       await webhook.drain();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  // As the Helm chart runs it with cert-manager: in a cluster (not --standalone), with the Certificate's
+  // Secret mounted at --cert-dir. It must serve that certificate and make no API call of its own: no Secret,
+  // no caBundle (cert-manager's CA injector sets it), and so no RBAC. Its kubeconfig points at a closed port,
+  // so a start that called the API server would fail.
+  it('are served in a cluster as they are, without any call to the API server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
+    const mounted = await generateCertificates(names);
+    await writeCertDir(join(dir, 'tls'), mounted);
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'closed', cluster: { server: `https://127.0.0.1:${await freePort()}` } }],
+        users: [{ name: 'nobody', user: { token: 'x' } }],
+        contexts: [{ name: 'closed', context: { cluster: 'closed', user: 'nobody' } }],
+        'current-context': 'closed',
+      }),
+    );
+    const saved = process.env['KUBECONFIG'];
+    process.env['KUBECONFIG'] = kubeconfig;
+    try {
+      const webhook = await startFromCertDir(join(dir, 'tls'), { standalone: false });
+      try {
+        const agent = webhookAgent(mounted.ca as string);
+        expect((await send(agent, webhook.port, 'GET', '/readyz')).status).toBe(200);
+        agent.destroy();
+        expect(webhook.ca).toBe(mounted.ca);
+      } finally {
+        await webhook.drain();
+      }
+    } finally {
+      if (saved === undefined) delete process.env['KUBECONFIG'];
+      else process.env['KUBECONFIG'] = saved;
       rmSync(dir, { recursive: true, force: true });
     }
   });
