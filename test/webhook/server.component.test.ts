@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import https from 'node:https';
@@ -11,7 +11,8 @@ import { createLogger } from '../../src/log.js';
 import { closeServer, listen } from '../../src/server.js';
 import { generateCertificates, writeCertDir } from '../../webhook/certs.js';
 import { createWebhookHandler } from '../../webhook/server.js';
-import { startWebhook } from '../../webhook/start.js';
+import type { NativeSidecarMode } from '../../webhook/native-sidecar.js';
+import { ServerVersionUnknownError, startWebhook, type WebhookOptions } from '../../webhook/start.js';
 import { review, send, spawnWebhook, webhookAgent, type WebhookProcess } from './client.js';
 import { CONFIG, deployment as sampleDeployment } from './support.js';
 
@@ -156,24 +157,32 @@ describe('sluice webhook --standalone, over real HTTPS', () => {
   });
 });
 
+const CERT_NAMES = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+
+/** A webhook in-process on a loopback port, its certificates from `dir`. */
+const certDirWebhook = (
+  dir: string,
+  mode: Pick<WebhookOptions, 'standalone' | 'nativeSidecar'>,
+): WebhookOptions => ({
+  config: CONFIG,
+  logger: createLogger('webhook', 'silent'),
+  host: '127.0.0.1',
+  port: 0,
+  certDir: dir,
+  ...CERT_NAMES,
+  ...mode,
+  namespace: 'sluice-system',
+  certSecret: 'x',
+  webhookConfiguration: 'x',
+});
+
 describe('certificates from --cert-dir', () => {
   it('are re-read when they change', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
-    const names = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+    const names = CERT_NAMES;
     const first = await generateCertificates(names);
     await writeCertDir(dir, first);
-    const webhook = await startWebhook({
-      config: CONFIG,
-      logger: createLogger('webhook', 'silent'),
-      host: '127.0.0.1',
-      port: 0,
-      certDir: dir,
-      ...names,
-      standalone: true,
-      namespace: 'sluice-system',
-      certSecret: 'x',
-      webhookConfiguration: 'x',
-    });
+    const webhook = await startWebhook(certDirWebhook(dir, { standalone: true, nativeSidecar: 'auto' }));
     try {
       const firstAgent = webhookAgent(first.ca as string);
       expect((await send(firstAgent, webhook.port, 'GET', '/livez')).status).toBe(200);
@@ -195,6 +204,47 @@ describe('certificates from --cert-dir', () => {
       secondAgent.destroy();
     } finally {
       await webhook.drain();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--native-sidecar in a cluster', () => {
+  /** A kubeconfig whose API server is a loopback port nothing listens on. */
+  async function unreachableKubeconfig(dir: string): Promise<string> {
+    const probe = http.createServer();
+    await listen(probe, 0, '127.0.0.1');
+    const { port } = probe.address() as net.AddressInfo;
+    await closeServer(probe);
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'gone', cluster: { server: `http://127.0.0.1:${port}` } }],
+        users: [{ name: 'nobody', user: {} }],
+        contexts: [{ name: 'gone', context: { cluster: 'gone', user: 'nobody' } }],
+        'current-context': 'gone',
+      }),
+    );
+    return file;
+  }
+
+  it("on auto, does not start without the API server's version; on false, never asks for it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-native-'));
+    await writeCertDir(dir, await generateCertificates(CERT_NAMES));
+    const before = process.env['KUBECONFIG'];
+    process.env['KUBECONFIG'] = await unreachableKubeconfig(dir);
+    const options = (nativeSidecar: NativeSidecarMode) =>
+      certDirWebhook(dir, { standalone: false, nativeSidecar });
+    try {
+      await expect(startWebhook(options('auto'))).rejects.toBeInstanceOf(ServerVersionUnknownError);
+      const webhook = await startWebhook(options('false'));
+      await webhook.drain();
+    } finally {
+      if (before === undefined) delete process.env['KUBECONFIG'];
+      else process.env['KUBECONFIG'] = before;
       rmSync(dir, { recursive: true, force: true });
     }
   });
