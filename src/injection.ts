@@ -128,19 +128,20 @@ function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
 }
 
 /**
- * The spec without the proxy, wherever it sits. An init container list that only the proxy was in goes
- * with it, as the API server drops an empty one: either placement normalises to the same template.
+ * The spec without the proxy, wherever it sits (in both lists, should a hand edit have put it in both). An
+ * init container list that only the proxy was in goes with it, as the API server drops an empty one: either
+ * placement normalises to the same template.
  */
 function withoutProxy(spec: PodTemplate['spec']): PodTemplate['spec'] {
   const proxy = findProxy({ spec });
   if (proxy === undefined) return spec;
+  const notProxy = (c: Container) => c.name !== PROXY_CONTAINER;
   const out = { ...spec };
-  if (proxy.nativeSidecar) {
-    const initContainers = (spec.initContainers ?? []).filter((c) => c !== proxy.container);
+  if (spec.containers.some((c) => !notProxy(c))) out.containers = spec.containers.filter(notProxy);
+  if (spec.initContainers?.some((c) => !notProxy(c))) {
+    const initContainers = spec.initContainers.filter(notProxy);
     if (initContainers.length === 0) delete out.initContainers;
     else out.initContainers = initContainers;
-  } else {
-    out.containers = spec.containers.filter((c) => c !== proxy.container);
   }
   const taken = proxy.container.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
   if (taken === undefined || taken === UNNAMED_PROXY_PORT_NAME) return out;

@@ -88,6 +88,17 @@ describe('injection', () => {
     }
   });
 
+  it('takes the proxy out of both lists when a hand edit put it in both', () => {
+    const ordinary = injectProxy(template(), target, CONFIG.proxy);
+    const proxy = ordinary.spec.containers.at(-1);
+    if (proxy === undefined) throw new Error('no proxy');
+    const both = {
+      ...ordinary,
+      spec: { ...ordinary.spec, initContainers: [{ ...proxy, restartPolicy: 'Always' }] },
+    };
+    expect(removeInjection(both)).toEqual(template());
+  });
+
   it('normalises either placement of the proxy to the same template', () => {
     const ordinary = injectProxy(template(), target, CONFIG.proxy);
     const native = injectProxy(template(), { ...target, nativeSidecar: true }, CONFIG.proxy);
