@@ -29,6 +29,8 @@ export const ANNOTATIONS = {
   sticky: 'sluice.dev/sticky',
   skipAnalysis: 'sluice.dev/skip-analysis',
   action: 'sluice.dev/action',
+  protocol: 'sluice.dev/protocol',
+  nativeSidecar: 'sluice.dev/native-sidecar',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -69,6 +71,15 @@ export type ComparisonOp = (typeof COMPARISON_OPS)[number];
 export const ACTIONS = ['promote', 'abort', 'retry', 'pause', 'resume'] as const;
 export type Action = (typeof ACTIONS)[number];
 
+/** What the app speaks on its port, and so what the proxy speaks to it and to the canary. */
+export const APP_PROTOCOLS = ['http', 'h2c', 'grpc'] as const;
+export type AppProtocol = (typeof APP_PROTOCOLS)[number];
+/**
+ * `sluice.dev/protocol` values that say the app's port serves TLS: refused with their own reason, since the
+ * proxy cannot route by header inside TLS it does not terminate.
+ */
+export const TLS_PROTOCOLS: readonly string[] = ['https', 'tls'];
+
 /**
  * What a check requires of the canary. Rates are in percent (0 to 100), latencies in milliseconds;
  * `quantile` is set for `pNN-latency` only (0.95 for p95).
@@ -101,6 +112,10 @@ export interface CanaryConfig {
   readonly sticky: string | null;
   readonly skipAnalysis: boolean;
   readonly action: Action | null;
+  /** What the app speaks on its port [http]. */
+  readonly protocol: AppProtocol;
+  /** The proxy as a native sidecar (an init container) or not; null leaves it to the webhook's default. */
+  readonly nativeSidecar: boolean | null;
 }
 
 export interface AnnotationError {
@@ -286,6 +301,8 @@ const annotationsSchema = z
     [A.sticky]: stickyKeySchema.optional(),
     [A.skipAnalysis]: oneOf(['true', 'false'] as const).prefault('false'),
     [A.action]: oneOf(ACTIONS).optional(),
+    [A.protocol]: oneOf(APP_PROTOCOLS).prefault('http'),
+    [A.nativeSidecar]: oneOf(['true', 'false'] as const).optional(),
   })
   .superRefine((a, ctx) => {
     if (a[A.stepWeight] !== undefined && a[A.stepWeights] !== undefined) {
@@ -394,6 +411,8 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     sticky: a[A.sticky] ?? null,
     skipAnalysis: a[A.skipAnalysis] === 'true',
     action: a[A.action] ?? null,
+    protocol: a[A.protocol],
+    nativeSidecar: a[A.nativeSidecar] === undefined ? null : a[A.nativeSidecar] === 'true',
   };
   return { ok: true, config: Object.freeze(config) };
 }

@@ -1,4 +1,10 @@
-import { ANNOTATION_PREFIX, LABELS, MANAGED_ANNOTATIONS } from './annotations.js';
+import {
+  ANNOTATION_PREFIX,
+  APP_PROTOCOLS,
+  LABELS,
+  MANAGED_ANNOTATIONS,
+  type AppProtocol,
+} from './annotations.js';
 import {
   PROBE_KINDS,
   type Container,
@@ -19,6 +25,8 @@ export const ADMIN_PORT_NAME = 'sluice-admin';
 /** The proxy's port name when the app's port has no name to take over. */
 export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
 export const APP_PORT_ENV = 'SLUICE_APP_PORT';
+/** The proxy's `--app-protocol`, set only when it is not the proxy's default, `http`. */
+export const APP_PROTOCOL_ENV = 'SLUICE_APP_PROTOCOL';
 /**
  * Node.js options of the proxy container. V8 lets each semi-space of the young generation grow to 16 MiB,
  * which under load took the proxy's peak RSS close to the container's 128 MiB limit; 4 MiB keeps it well
@@ -46,8 +54,32 @@ export function appPortName(name: string): string {
   return name.slice(0, MAX_PORT_NAME - APP_SUFFIX.length) + APP_SUFFIX;
 }
 
+/**
+ * Where the proxy sits in a pod template: among the containers, or, as a Kubernetes native sidecar, among
+ * the init containers with `restartPolicy: Always`, so that the app starts once the proxy is ready and the
+ * proxy stops after the app.
+ */
+export interface InjectedProxy {
+  container: Container;
+  nativeSidecar: boolean;
+}
+
+export function findProxy(template: PodTemplate | undefined): InjectedProxy | undefined {
+  const isProxy = (c: Container) => c.name === PROXY_CONTAINER;
+  const container = template?.spec.containers.find(isProxy);
+  if (container !== undefined) return { container, nativeSidecar: false };
+  const init = template?.spec.initContainers?.find(isProxy);
+  return init === undefined ? undefined : { container: init, nativeSidecar: true };
+}
+
 export function isInjected(template: PodTemplate): boolean {
-  return template.spec.containers.some((c) => c.name === PROXY_CONTAINER);
+  return findProxy(template) !== undefined;
+}
+
+/** What the injected proxy of a template speaks to the app: its `SLUICE_APP_PROTOCOL`, else `http`. */
+export function appProtocolOf(proxy: Container): AppProtocol {
+  const value = proxy.env?.find((e) => e.name === APP_PROTOCOL_ENV)?.['value'];
+  return APP_PROTOCOLS.find((p) => p === value) ?? 'http';
 }
 
 /**
@@ -95,13 +127,25 @@ function withoutOurMetadata(meta: ObjectMeta): ObjectMeta {
   return out;
 }
 
+/**
+ * The spec without the proxy, wherever it sits (in both lists, should a hand edit have put it in both). An
+ * init container list that only the proxy was in goes with it, as the API server drops an empty one: either
+ * placement normalises to the same template.
+ */
 function withoutProxy(spec: PodTemplate['spec']): PodTemplate['spec'] {
-  const proxy = spec.containers.find((c) => c.name === PROXY_CONTAINER);
+  const proxy = findProxy({ spec });
   if (proxy === undefined) return spec;
-  const containers = spec.containers.filter((c) => c !== proxy);
-  const taken = proxy.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
-  if (taken === undefined || taken === UNNAMED_PROXY_PORT_NAME) return { ...spec, containers };
-  return { ...spec, containers: containers.map((c) => withPortRenamed(c, appPortName(taken), taken)) };
+  const notProxy = (c: Container) => c.name !== PROXY_CONTAINER;
+  const out = { ...spec };
+  if (spec.containers.some((c) => !notProxy(c))) out.containers = spec.containers.filter(notProxy);
+  if (spec.initContainers?.some((c) => !notProxy(c))) {
+    const initContainers = spec.initContainers.filter(notProxy);
+    if (initContainers.length === 0) delete out.initContainers;
+    else out.initContainers = initContainers;
+  }
+  const taken = proxy.container.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
+  if (taken === undefined || taken === UNNAMED_PROXY_PORT_NAME) return out;
+  return { ...out, containers: out.containers.map((c) => withPortRenamed(c, appPortName(taken), taken)) };
 }
 
 function isOurScrapeAnnotation(key: string, value: string, all: Record<string, string> | undefined): boolean {

@@ -45,6 +45,7 @@ export const podTemplateSchema = z.looseObject({
   metadata: objectMetaSchema.optional(),
   spec: z.looseObject({
     containers: z.array(containerSchema),
+    initContainers: z.array(containerSchema).optional(),
     volumes: z.array(z.looseObject({ name: z.string() })).optional(),
   }),
 });

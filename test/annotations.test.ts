@@ -39,6 +39,8 @@ describe('canary annotations', () => {
       sticky: null,
       skipAnalysis: false,
       action: null,
+      protocol: 'http',
+      nativeSidecar: null,
     });
     expect(config.objectives).toEqual([
       { name: 'success-rate', metric: 'success-rate', quantile: null, op: '>=', threshold: 99 },
@@ -180,6 +182,16 @@ describe('canary annotations', () => {
     expect(parse({ 'sluice.dev/port': 'http' }).port).toBe('http');
     expect(parse({ 'sluice.dev/action': 'pause' }).action).toBe('pause');
     expect(parse({ 'sluice.dev/skip-analysis': 'true' }).skipAnalysis).toBe(true);
+  });
+
+  it("reads the app's protocol and where the proxy goes", () => {
+    expect(parse({ 'sluice.dev/protocol': 'grpc' }).protocol).toBe('grpc');
+    expect(parse({ 'sluice.dev/protocol': ' h2c ' }).protocol).toBe('h2c');
+    expect(parse({ 'sluice.dev/native-sidecar': 'true' }).nativeSidecar).toBe(true);
+    expect(parse({ 'sluice.dev/native-sidecar': 'false' }).nativeSidecar).toBe(false);
+    expect(errorsOf({ 'sluice.dev/protocol': 'http2' })[0]?.message).toBe(
+      'sluice.dev/protocol: "http2" is not valid: expected one of http, h2c, grpc',
+    );
   });
 });
 

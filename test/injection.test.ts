@@ -65,4 +65,54 @@ describe('injection', () => {
     const ours = { ...bare, metadata: { labels: { app: 'podinfo', 'sluice.dev/role': 'canary' } } };
     expect(removeInjection(ours)).toEqual({ ...bare, metadata: { labels: { app: 'podinfo' } } });
   });
+
+  it('puts a native sidecar last among the init containers, and takes out only it', () => {
+    const withInit = {
+      ...template(),
+      spec: { ...template().spec, initContainers: [{ name: 'migrate', image: 'example/migrate' }] },
+    };
+    const native = { ...target, nativeSidecar: true, protocol: 'h2c' } as const;
+    for (const before of [template(), withInit]) {
+      const injected = injectProxy(deepFreeze(structuredClone(before)), native, CONFIG.proxy);
+      const init = injected.spec.initContainers ?? [];
+      expect(init.map((c) => c.name)).toEqual(
+        [...(before.spec.initContainers ?? []), { name: 'sluice-proxy' }].map((c) => c.name),
+      );
+      expect(init.at(-1)).toMatchObject({
+        restartPolicy: 'Always',
+        startupProbe: { httpGet: { path: '/readyz', port: 'sluice-admin' } },
+      });
+      expect(init.at(-1)?.env).toContainEqual({ name: 'SLUICE_APP_PROTOCOL', value: 'h2c' });
+      expect(injected.spec.containers.map((c) => c.name)).toEqual(['podinfo', 'sidecar']);
+      expect(removeInjection(injected)).toEqual(before);
+    }
+  });
+
+  it('takes the proxy out of both lists when a hand edit put it in both', () => {
+    const ordinary = injectProxy(template(), target, CONFIG.proxy);
+    const proxy = ordinary.spec.containers.at(-1);
+    if (proxy === undefined) throw new Error('no proxy');
+    const both = {
+      ...ordinary,
+      spec: { ...ordinary.spec, initContainers: [{ ...proxy, restartPolicy: 'Always' }] },
+    };
+    expect(removeInjection(both)).toEqual(template());
+  });
+
+  it('normalises either placement of the proxy to the same template', () => {
+    const ordinary = injectProxy(template(), target, CONFIG.proxy);
+    const native = injectProxy(template(), { ...target, nativeSidecar: true }, CONFIG.proxy);
+    expect(normaliseTemplate(native)).toEqual(normaliseTemplate(ordinary));
+  });
+
+  it('tells the proxy the app protocol only when it is not http', () => {
+    const envNames = (t: PodTemplate) => t.spec.containers.flatMap((c) => c.env ?? []).map((e) => e.name);
+    expect(envNames(injectProxy(template(), target, CONFIG.proxy))).not.toContain('SLUICE_APP_PROTOCOL');
+    expect(envNames(injectProxy(template(), { ...target, protocol: 'http' }, CONFIG.proxy))).not.toContain(
+      'SLUICE_APP_PROTOCOL',
+    );
+    expect(envNames(injectProxy(template(), { ...target, protocol: 'grpc' }, CONFIG.proxy))).toContain(
+      'SLUICE_APP_PROTOCOL',
+    );
+  });
 });

@@ -44,6 +44,22 @@ describe('revisions', () => {
     expect(revision(injected(template()))).toBe(revision(template()));
   });
 
+  it('do not change when the proxy moves between a container and a native sidecar, or speaks another protocol', () => {
+    const native = injectProxy(
+      template(),
+      {
+        ref: { kind: 'Deployment', namespace: 'shop', name: 'podinfo' },
+        port: undefined,
+        revision: 'x',
+        protocol: 'grpc',
+        nativeSidecar: true,
+      },
+      CONFIG.proxy,
+    );
+    expect(native.spec.initContainers?.map((c) => c.name)).toEqual(['sluice-proxy']);
+    expect(revision(native)).toBe(revision(injected(template())));
+  });
+
   it('do not change on kubectl rollout restart', () => {
     const restarted = template();
     restarted.metadata = {

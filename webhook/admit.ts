@@ -4,10 +4,11 @@ import {
   MANAGED_ANNOTATIONS,
   PAUSED_BY_SLUICE,
   parseCanaryAnnotations,
+  TLS_PROTOCOLS,
   type CanaryConfig,
 } from '../src/annotations.js';
 import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
-import { isInjected, removeInjection } from '../src/injection.js';
+import { findProxy, isInjected, removeInjection } from '../src/injection.js';
 import type { z } from 'zod';
 import {
   configObjectSchema,
@@ -22,8 +23,10 @@ import {
   InvalidAnnotationsDenial,
   Denial,
   ForgedPromotionDenial,
+  NativeSidecarUnsupportedDenial,
   PromotionMismatchDenial,
   SealKeyMissingDenial,
+  TlsAppPortDenial,
   UnpauseDenial,
   type ObjectRef,
 } from './denials.js';
@@ -42,7 +45,19 @@ export interface AdmitConfig {
   proxy: ProxySettings;
   /** Seals held Secret data; without it, a change to a tracked Secret is denied. */
   sealKey: SealKey | undefined;
+  /** Where the proxy goes when a Deployment does not say [an ordinary container, never refused]. */
+  nativeSidecar?: NativeSidecarPolicy;
 }
+
+/** The webhook's `--native-sidecar`, resolved against the cluster's version when it started. */
+export interface NativeSidecarPolicy {
+  /** The placement of a Deployment without `sluice.dev/native-sidecar`. */
+  byDefault: boolean;
+  /** The API server's version when it is known to lack native sidecars: asking for one is denied. */
+  unsupportedVersion?: string;
+}
+
+const ORDINARY_CONTAINER: NativeSidecarPolicy = { byDefault: false };
 
 const {
   stableRevision: STABLE_REVISION,
@@ -108,6 +123,9 @@ function refOf(kind: string, meta: ObjectMeta, request: AdmissionRequest): Objec
 function readCanary(ref: ObjectRef, annotations: Record<string, string>): CanaryConfig | undefined {
   const opt = annotations[ANNOTATIONS.canary];
   if (opt === undefined || opt === 'disabled') return undefined;
+  const protocol = annotations[ANNOTATIONS.protocol]?.trim();
+  if (protocol !== undefined && TLS_PROTOCOLS.includes(protocol.toLowerCase()))
+    throw new TlsAppPortDenial(ref, ANNOTATIONS.protocol, protocol);
   const parsed = parseCanaryAnnotations(annotations);
   if (!parsed.ok)
     throw new InvalidAnnotationsDenial(
@@ -215,13 +233,26 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
     wasOptedIn && isPausedBySluice(oldAnnotations) ? oldAnnotations[CANDIDATE_REVISION] : undefined;
   const paused = object.spec['paused'] === true;
 
+  const marker = annotations[PROMOTE];
+  // While sluice holds a candidate, and when a revert ends the hold, the proxy stays where it was: the pods
+  // run the stable ReplicaSet, and a revert must land on that ReplicaSet's template exactly, or unpausing
+  // would roll every pod for nothing. Elsewhere (a promotion rolls the pods anyway) it moves as asked.
+  const holding = marker === undefined && wasOptedIn && (held !== undefined || candidate !== stable);
+  const wanted = nativeSidecarWanted(ref, canary, config.nativeSidecar ?? ORDINARY_CONTAINER);
+  const kept = holding ? findProxy(old.spec.template)?.nativeSidecar : undefined;
+
   const out = shallowCopy(object);
   out.spec.template = injectProxy(
     template,
-    { ref, port: canary.port ?? undefined, revision: candidate },
+    {
+      ref,
+      port: canary.port ?? undefined,
+      revision: candidate,
+      protocol: canary.protocol,
+      nativeSidecar: kept ?? wanted,
+    },
     config.proxy,
   );
-  const marker = annotations[PROMOTE];
   if (marker !== undefined) {
     // The controller promotes by unpausing with the marker: the candidate in the spec becomes stable.
     checkPromotion(request, ref, marker, candidate, config);
@@ -246,6 +277,13 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
     });
   }
   return { allowed: true, patch: deploymentPatch(object, out) };
+}
+
+/** The Deployment's `sluice.dev/native-sidecar`, else the webhook's default; true on a cluster without them is denied. */
+function nativeSidecarWanted(ref: ObjectRef, canary: CanaryConfig, policy: NativeSidecarPolicy): boolean {
+  if (canary.nativeSidecar === true && policy.unsupportedVersion !== undefined)
+    throw new NativeSidecarUnsupportedDenial(ref, ANNOTATIONS.nativeSidecar, policy.unsupportedVersion);
+  return canary.nativeSidecar ?? policy.byDefault;
 }
 
 /**

@@ -5,8 +5,10 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  VersionApi,
 } from '@kubernetes/client-node';
 import type { Logger } from '../src/log.js';
+import type { ServerVersion } from './native-sidecar.js';
 import {
   CA_FILE,
   CERT_FILE,
@@ -127,4 +129,10 @@ export function keepCaBundle(
   const timer = setInterval(check, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** The API server's `/version`, which every authenticated client may read. */
+export async function readServerVersion(kubeConfig: KubeConfig): Promise<ServerVersion> {
+  const info = await kubeConfig.makeApiClient(VersionApi).getCode();
+  return { major: info.major, minor: info.minor, gitVersion: info.gitVersion };
 }

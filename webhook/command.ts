@@ -7,6 +7,7 @@ import { durationSchema, httpUrlSchema, listenPortSchema, nameSchema } from '../
 import { createLogger } from '../src/log.js';
 import { exitOnSignal } from '../src/server.js';
 import { isIpAddress } from './certs.js';
+import { NATIVE_SIDECAR_MODES } from './native-sidecar.js';
 import { startWebhook } from './start.js';
 
 const list = (item: z.ZodType<string, string>, what: string) =>
@@ -114,6 +115,12 @@ export const webhookCommand = defineCommand({
       description: "the controller's route server, given to every injected proxy",
       schema: httpUrlSchema,
       default: 'http://sluice-controller.sluice-system:8080',
+    },
+    nativeSidecar: {
+      description:
+        "inject the proxy as a native sidecar (an init container with restartPolicy Always) unless a Deployment's sluice.dev/native-sidecar says otherwise: true, false, or auto (when the API server is 1.29 or later, read at start; standalone: false)",
+      schema: z.enum(NATIVE_SIDECAR_MODES),
+      default: 'auto',
     },
     shutdownGrace: {
       description: 'after SIGTERM, the most time to finish in-flight reviews before exiting',

@@ -127,3 +127,29 @@ export class UnpauseDenial extends Denial {
     );
   }
 }
+
+export class TlsAppPortDenial extends Denial {
+  readonly code = 'TlsAppPort';
+  readonly reason = 'Invalid';
+  readonly status = 422;
+  constructor(ref: ObjectRef, annotation: string, value: string) {
+    super(
+      ref,
+      `${annotation} is "${value}", so the app's port serves TLS, and the sluice proxy cannot split traffic by header or weight inside TLS it does not terminate`,
+      `Serve cleartext (http, h2c or grpc) on the app's port inside the pod, behind the proxy, with TLS ended in front of the pod, and set ${annotation} to that protocol; or do not opt this Deployment in (remove sluice.dev/canary).`,
+    );
+  }
+}
+
+export class NativeSidecarUnsupportedDenial extends Denial {
+  readonly code = 'NativeSidecarUnsupported';
+  readonly reason = 'Invalid';
+  readonly status = 422;
+  constructor(ref: ObjectRef, annotation: string, version: string) {
+    super(
+      ref,
+      `${annotation} is "true", and this cluster's API server is ${version}: native sidecars (init containers with restartPolicy: Always) need Kubernetes 1.29 or later`,
+      `Remove ${annotation} or set it to "false"; the proxy then runs as an ordinary container of the pod.`,
+    );
+  }
+}

@@ -1,6 +1,7 @@
 import {
   ADMIN_PORT_NAME,
   APP_PORT_ENV,
+  APP_PROTOCOL_ENV,
   appPortName,
   INJECTED_ANNOTATION,
   PROXY_ADMIN_PORT,
@@ -12,6 +13,7 @@ import {
   UNNAMED_PROXY_PORT_NAME,
   withPortRenamed,
 } from '../src/injection.js';
+import type { AppProtocol } from '../src/annotations.js';
 import type { Container, ContainerPort, PodTemplate } from '../src/pod-template.js';
 import { NoAppPortDenial, PortConflictDenial, type ObjectRef } from './denials.js';
 
@@ -32,6 +34,10 @@ export interface InjectionTarget {
   /** `sluice.dev/port`: a port name or number; absent means the port named `http`, else the first port. */
   port: string | number | undefined;
   revision: string;
+  /** What the app speaks on its port, handed to the proxy as `--app-protocol` [http]. */
+  protocol?: AppProtocol;
+  /** The proxy as a native sidecar: the last init container, `restartPolicy: Always` [false]. */
+  nativeSidecar?: boolean;
 }
 
 interface AppPort {
@@ -83,12 +89,15 @@ export function injectProxy(
     [INJECTED_ANNOTATION]: settings.version,
   };
   if (annotations['prometheus.io/scrape'] === undefined) Object.assign(annotations, SCRAPE_ANNOTATIONS);
+  const proxy = proxyContainer(target, settings, app.number, proxyPortName);
+  const spec = { ...template.spec, containers: withApp };
+  // Last among the init containers: the app's own init containers run first, and the app starts as soon
+  // as the proxy is ready.
+  if (target.nativeSidecar === true) spec.initContainers = [...(template.spec.initContainers ?? []), proxy];
+  else spec.containers = [...withApp, proxy];
   return {
     ...template,
-    spec: {
-      ...template.spec,
-      containers: [...withApp, proxyContainer(target, settings, app.number, proxyPortName)],
-    },
+    spec,
     metadata: { ...meta, annotations, labels: { ...meta.labels, [ROLE_LABEL]: 'primary' } },
   };
 }
@@ -143,11 +152,13 @@ function proxyContainer(
     timeoutSeconds: 2,
     failureThreshold: 3,
   });
+  const protocol = target.protocol ?? 'http';
   return {
     name: PROXY_CONTAINER,
     image: settings.image,
     imagePullPolicy: 'IfNotPresent',
     args: ['proxy'],
+    ...(target.nativeSidecar === true && { restartPolicy: 'Always' }),
     ports: [
       { name: portName, containerPort: PROXY_LISTEN_PORT, protocol: 'TCP' },
       { name: ADMIN_PORT_NAME, containerPort: PROXY_ADMIN_PORT, protocol: 'TCP' },
@@ -161,10 +172,16 @@ function proxyContainer(
       env('SLUICE_DEPLOYMENT', target.ref.name),
       env('SLUICE_ROLE', 'primary'),
       env('SLUICE_REVISION', target.revision),
+      // Only when not the default, so that templates injected before the flag existed stay as they were.
+      ...(protocol === 'http' ? [] : [env(APP_PROTOCOL_ENV, protocol)]),
       env('NODE_OPTIONS', PROXY_NODE_OPTIONS),
     ],
     readinessProbe: probe('/readyz', 5),
     livenessProbe: probe('/livez', 10),
+    // The kubelet starts the app only once a native sidecar's startup probe passes: once the proxy is ready.
+    ...(target.nativeSidecar === true && {
+      startupProbe: { ...probe('/readyz', 1), failureThreshold: 60 },
+    }),
     // No CPU limit: CFS throttling would show up as canary latency and fail the analysis for nothing.
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
     securityContext: {

@@ -4,11 +4,15 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../src/log.js';
 import { closeServer, listen } from '../src/server.js';
 import type { AdmitConfig } from './admit.js';
+import { nativeSidecarPolicy, type NativeSidecarMode, type ServerVersion } from './native-sidecar.js';
 import { generateCertificates, readCertDir, watchCertDir, writeCertDir, type Certificates } from './certs.js';
 import { createWebhookHandler, createWebhookServer } from './server.js';
 
 export interface WebhookOptions {
-  config: AdmitConfig;
+  /** The admission config; its nativeSidecar policy comes from `nativeSidecar`. */
+  config: Omit<AdmitConfig, 'nativeSidecar'>;
+  /** `--native-sidecar`: `auto` asks the API server's version, except standalone. */
+  nativeSidecar: NativeSidecarMode;
   logger: Logger;
   host: string;
   port: number;
@@ -32,8 +36,41 @@ export interface RunningWebhook {
 
 const TLS_MIN = 'TLSv1.2' as const;
 
+/** `--native-sidecar auto` could not read the API server's version, so the webhook does not start. */
+export class ServerVersionUnknownError extends Error {
+  readonly code = 'ServerVersionUnknown';
+  constructor(options: ErrorOptions) {
+    super(
+      "--native-sidecar is auto and the API server's version could not be read; the webhook does not start, so that its replicas never place the proxy differently. Give it access to the API server, or set --native-sidecar to true or false",
+      options,
+    );
+    this.name = 'ServerVersionUnknownError';
+  }
+}
+
+/** Loaded only in a cluster: the Kubernetes client is most of the process's heap (see below). */
+async function askServerVersion(): Promise<ServerVersion> {
+  const { defaultKubeConfig, readServerVersion } = await import('./cluster.js');
+  try {
+    return await readServerVersion(defaultKubeConfig());
+  } catch (err) {
+    throw new ServerVersionUnknownError({ cause: err });
+  }
+}
+
 export async function startWebhook(options: WebhookOptions): Promise<RunningWebhook> {
   const { logger, certDir, standalone } = options;
+  const serverVersion =
+    options.nativeSidecar === 'auto' && !standalone ? await askServerVersion() : undefined;
+  const nativeSidecar = nativeSidecarPolicy(options.nativeSidecar, serverVersion);
+  logger.info(
+    {
+      mode: options.nativeSidecar,
+      serverVersion: serverVersion?.gitVersion,
+      byDefault: nativeSidecar.byDefault,
+    },
+    'nativeSidecarPlacement',
+  );
   const stops: (() => void)[] = [];
   let certs: Certificates | undefined = certDir === undefined ? undefined : await readCertDir(certDir);
   const fromDir = certs !== undefined;
@@ -63,7 +100,8 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const handler = createWebhookHandler({ config: options.config, logger, registry, isReady: () => ready });
+  const config: AdmitConfig = { ...options.config, nativeSidecar };
+  const handler = createWebhookHandler({ config, logger, registry, isReady: () => ready });
   const server = createWebhookServer(handler, { credentials: { cert: certs.cert, key: certs.key } });
 
   let watcher: FSWatcher | undefined;

@@ -1,5 +1,13 @@
 import { LABELS, MANAGED_ANNOTATIONS } from '../annotations.js';
-import { APP_PORT_ENV, ADMIN_PORT_NAME, PROXY_ADMIN_PORT, PROXY_CONTAINER } from '../injection.js';
+import type { AppProtocol } from '../annotations.js';
+import {
+  APP_PORT_ENV,
+  ADMIN_PORT_NAME,
+  appProtocolOf,
+  findProxy,
+  PROXY_ADMIN_PORT,
+  PROXY_CONTAINER,
+} from '../injection.js';
 import type { Container, PodTemplate } from '../pod-template.js';
 import type { KubeObject, OwnerReference } from './rest.js';
 
@@ -199,13 +207,13 @@ export const canaryRevisionOf = (deployment: DeploymentObject | undefined): stri
 /** Marks the injected proxy of a template as the primary's or the canary's (its role label and env). */
 export function setProxyRole(template: PodTemplate, role: 'primary' | 'canary'): void {
   ((template.metadata ??= {}).labels ??= {})[LABELS.role] = role;
-  const proxy = template.spec.containers.find((c) => c.name === PROXY_CONTAINER);
+  const proxy = findProxy(template)?.container;
   for (const env of proxy?.env ?? []) if (env.name === 'SLUICE_ROLE') env['value'] = role;
 }
 
 /** Where the proxy of an injected template forwards to, and under which port name it takes traffic. */
 export function proxyPorts(template: PodTemplate | undefined): { appPort: number; portName: string } | null {
-  const proxy = template?.spec.containers.find((c) => c.name === PROXY_CONTAINER);
+  const proxy = findProxy(template)?.container;
   const env = proxy?.env?.find((e) => e.name === APP_PORT_ENV)?.['value'];
   const portName = proxy?.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
   const appPort = Number(env);
@@ -213,15 +221,28 @@ export function proxyPorts(template: PodTemplate | undefined): { appPort: number
   return { appPort, portName };
 }
 
-/** The proxy settings of an injected template, to inject the same proxy into the canary. */
-export function proxySettingsOf(
-  template: PodTemplate | undefined,
-): { image: string; controlUrl: string; version: string } | null {
-  const proxy = template?.spec.containers.find((c) => c.name === PROXY_CONTAINER);
+export interface InjectedProxySettings {
+  image: string;
+  controlUrl: string;
+  version: string;
+  protocol: AppProtocol;
+  nativeSidecar: boolean;
+}
+
+/** The proxy of an injected template as the webhook put it there, to inject the same proxy into the canary. */
+export function proxySettingsOf(template: PodTemplate | undefined): InjectedProxySettings | null {
+  const found = findProxy(template);
+  const proxy = found?.container;
   const controlUrl = proxy?.env?.find((e) => e.name === 'SLUICE_CONTROL_URL')?.['value'];
-  if (proxy?.image === undefined || typeof controlUrl !== 'string') return null;
+  if (found === undefined || proxy?.image === undefined || typeof controlUrl !== 'string') return null;
   const version = template?.metadata?.annotations?.[MANAGED_ANNOTATIONS.injected] ?? 'unknown';
-  return { image: proxy.image, controlUrl, version };
+  return {
+    image: proxy.image,
+    controlUrl,
+    version,
+    protocol: appProtocolOf(proxy),
+    nativeSidecar: found.nativeSidecar,
+  };
 }
 
 /** The `<name>-canary` Service the primaries' proxies send the canary's share to. */

@@ -365,6 +365,8 @@ export class KubePlatform implements Platform {
         ref: { kind: 'Deployment', namespace, name },
         port: config.port ?? undefined,
         revision,
+        protocol: settings.protocol,
+        nativeSidecar: settings.nativeSidecar,
       },
       settings,
     );

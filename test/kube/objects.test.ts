@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { removeInjection } from '../../src/injection.js';
+import { findProxy, removeInjection } from '../../src/injection.js';
 import {
   canaryDeployment,
   canaryLabelValue,
@@ -13,6 +13,7 @@ import {
   renameConfigRefs,
   rolloutComplete,
   servicesBypassingProxy,
+  setProxyRole,
   appPortNames,
   type CanaryPlan,
   type ConfigObject,
@@ -62,6 +63,18 @@ const container = (template: PodTemplate, name: string): Container => {
   const found = template.spec.containers.find((c) => c.name === name);
   if (found === undefined) throw new Error(`no container ${name}`);
   return found;
+};
+
+const initContainer = (template: PodTemplate, name: string): Container => {
+  const found = template.spec.initContainers?.find((c) => c.name === name);
+  if (found === undefined) throw new Error(`no init container ${name}`);
+  return found;
+};
+
+const proxyOf = (template: PodTemplate): Container => {
+  const found = findProxy(template);
+  if (found === undefined) throw new Error('no proxy');
+  return found.container;
 };
 
 const envOf = (c: Container, name: string): unknown => c.env?.find((e) => e.name === name)?.['value'];
@@ -441,6 +454,8 @@ describe('a finished rollout', () => {
   });
 });
 
+const SIDECAR_GRPC = { protocol: 'grpc', nativeSidecar: true } as const;
+
 describe('the proxy of an injected template', () => {
   it('forwards to the app port, under the name it took over', () => {
     expect(proxyPorts(injected(podinfo()))).toEqual({ appPort: 9898, portName: 'http' });
@@ -469,23 +484,44 @@ describe('the proxy of an injected template', () => {
   });
 
   it('has the settings it was injected with', () => {
-    expect(proxySettingsOf(injected(podinfo()))).toEqual(CONFIG.proxy);
+    expect(proxySettingsOf(injected(podinfo()))).toEqual({
+      ...CONFIG.proxy,
+      protocol: 'http',
+      nativeSidecar: false,
+    });
+    expect(proxySettingsOf(injected(podinfo(), 'podinfo', undefined, SIDECAR_GRPC))).toEqual({
+      ...CONFIG.proxy,
+      ...SIDECAR_GRPC,
+    });
   });
 
-  it('is injected again the same from its own settings, so that the canary gets the same proxy', () => {
-    const live = injected(podinfo());
-    const settings = proxySettingsOf(live);
-    if (settings === null) throw new Error('no proxy');
-    const again = injectProxy(
-      removeInjection(live),
-      {
-        ref: { kind: 'Deployment', namespace: 'shop', name: 'podinfo' },
-        port: undefined,
-        revision: envOf(container(live, 'sluice-proxy'), 'SLUICE_REVISION') as string,
-      },
-      settings,
-    );
-    expect(again).toEqual(live);
+  for (const shape of [{}, SIDECAR_GRPC]) {
+    it(`is injected again the same from its own settings, so that the canary gets the same proxy (${JSON.stringify(shape)})`, () => {
+      const live = injected(podinfo(), 'podinfo', undefined, shape);
+      const settings = proxySettingsOf(live);
+      if (settings === null) throw new Error('no proxy');
+      const again = injectProxy(
+        removeInjection(live),
+        {
+          ref: { kind: 'Deployment', namespace: 'shop', name: 'podinfo' },
+          port: undefined,
+          revision: envOf(proxyOf(live), 'SLUICE_REVISION') as string,
+          protocol: settings.protocol,
+          nativeSidecar: settings.nativeSidecar,
+        },
+        settings,
+      );
+      expect(again).toEqual(live);
+    });
+  }
+
+  it('is found among the init containers when it runs as a native sidecar', () => {
+    const live = injected(podinfo(), 'podinfo', undefined, SIDECAR_GRPC);
+    expect(live.spec.containers.map((c) => c.name)).toEqual(['podinfo']);
+    expect(proxyPorts(live)).toEqual({ appPort: 9898, portName: 'http' });
+    expect(appPortNames(live, 9898)).toEqual(['http-app']);
+    setProxyRole(live, 'canary');
+    expect(envOf(initContainer(live, 'sluice-proxy'), 'SLUICE_ROLE')).toBe('canary');
   });
 
   it('has an unknown version when the injected annotation was removed', () => {

@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import type { PodTemplate } from '../../src/pod-template.js';
 import type { DeploymentObject } from '../../src/kube/objects.js';
 import { revision } from '../../src/revision.js';
-import { injectProxy } from '../../webhook/inject.js';
+import { injectProxy, type InjectionTarget } from '../../webhook/inject.js';
 import { CONFIG } from '../webhook/support.js';
 
 const FIXTURES = new URL('../fixtures/webhook/', import.meta.url);
@@ -25,11 +25,16 @@ export function fixtureTemplate(name: string): PodTemplate {
   return template;
 }
 
-/** A template with the proxy in it, as the webhook admits it. */
-export function injected(template: PodTemplate, name = 'podinfo', port?: string | number): PodTemplate {
+/** A template with the proxy in it, as the webhook admits it: by default as an ordinary container, over http. */
+export function injected(
+  template: PodTemplate,
+  name = 'podinfo',
+  port?: string | number,
+  shape: Pick<InjectionTarget, 'protocol' | 'nativeSidecar'> = {},
+): PodTemplate {
   return injectProxy(
     template,
-    { ref: { kind: 'Deployment', namespace: 'shop', name }, port, revision: revision(template) },
+    { ref: { kind: 'Deployment', namespace: 'shop', name }, port, revision: revision(template), ...shape },
     CONFIG.proxy,
   );
 }

@@ -31,6 +31,7 @@ interface KubeObject {
           args?: string[];
           env?: { name: string; value?: string }[];
         }[];
+        initContainers?: { name: string }[];
       };
     };
   };
@@ -347,12 +348,15 @@ describe('the kustomize base', () => {
               'json',
             ]);
             const objects = itemsOf(JSON.parse(out) as KubeObject);
-            const containers = (name: string): string[] =>
-              objects
-                .find((o) => o.kind === 'Deployment' && o.metadata.name === name)
-                ?.spec?.template?.spec.containers.map((ct) => ct.name) ?? [];
+            // Init containers first: on this 1.29+ API server the webhook (--native-sidecar auto) injects the
+            // proxy as a native sidecar.
+            const containers = (name: string): string[] => {
+              const spec = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)?.spec
+                ?.template?.spec;
+              return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].map((ct) => ct.name);
+            };
             const podinfo = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'podinfo');
-            expect(containers('podinfo')).toEqual(['podinfo', PROXY_CONTAINER]);
+            expect(containers('podinfo')).toEqual([PROXY_CONTAINER, 'podinfo']);
             expect(podinfo?.metadata.annotations?.['sluice.dev/stable-revision']).toMatch(/^[0-9a-f]{10}$/);
             expect(containers('podinfo-load')).toEqual(['load']);
             // The load generator, the ConfigMap and the Secret were filtered out before any review was sent.
@@ -380,7 +384,7 @@ describe('the kustomize base', () => {
           await c.kubectl(['apply', '-f', '-'], {
             stdin: JSON.stringify(deploymentManifest('api', namespace, { 'sluice.dev/canary': 'enabled' })),
           });
-          expect(await containerNames(c, namespace, 'api')).toEqual(['api', PROXY_CONTAINER]);
+          expect(await containerNames(c, namespace, 'api')).toEqual([PROXY_CONTAINER, 'api']);
 
           // The new object has no sluice.dev annotation left, but still the injected proxy in its template.
           const deployment = JSON.parse(
@@ -474,6 +478,7 @@ async function dryRunInjects(c: Cluster, namespace: string): Promise<boolean> {
   return result.exitCode === 0 && result.stdout.includes(PROXY_CONTAINER);
 }
 
+/** The names of the pod template's init containers, then its containers. */
 async function containerNames(c: Cluster, namespace: string, name: string): Promise<string[]> {
   const out = await c.kubectl([
     'get',
@@ -482,7 +487,7 @@ async function containerNames(c: Cluster, namespace: string, name: string): Prom
     '-n',
     namespace,
     '-o',
-    'jsonpath={.spec.template.spec.containers[*].name}',
+    'jsonpath={.spec.template.spec.initContainers[*].name} {.spec.template.spec.containers[*].name}',
   ]);
   return out.split(' ').filter((n) => n !== '');
 }

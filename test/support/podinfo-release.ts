@@ -8,6 +8,7 @@ import {
   startDataPath,
   type ControllerRun,
   type DataPath,
+  type InstallOptions,
   type Installed,
 } from './sluice-on-cluster.js';
 
@@ -167,7 +168,7 @@ export interface Scenario {
 export const imageOf = (deployment: DeploymentJson): string | undefined =>
   deployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')?.image;
 
-export function useReleaseScenarios(): Scenario {
+export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
   const clusterOf = useCluster();
   let installed: Installed | undefined;
   let data: DataPath | undefined;
@@ -175,7 +176,7 @@ export function useReleaseScenarios(): Scenario {
   let namespaceInUse: string | undefined;
 
   beforeAll(async () => {
-    installed = await installSluice(clusterOf());
+    installed = await installSluice(clusterOf(), install);
   });
   afterAll(async () => {
     await installed?.uninstall();

@@ -32,8 +32,16 @@ export interface Installed {
   uninstall(): Promise<void>;
 }
 
+export interface InstallOptions {
+  /**
+   * The webhook as in a cluster rather than `--standalone`: it reads the API server's version at start,
+   * so `--native-sidecar auto` decides from it. Its certificates still come from a directory.
+   */
+  webhookAsksCluster?: boolean;
+}
+
 /** Applies what sluice needs from manifests/ and starts and registers the webhook. */
-export async function installSluice(cluster: Cluster): Promise<Installed> {
+export async function installSluice(cluster: Cluster, options: InstallOptions = {}): Promise<Installed> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   for (const file of ['namespace.yaml', 'crd.yaml', 'rbac.yaml']) {
     await cluster.kubectl(['apply', '-n', 'sluice-system', '-f', new URL(file, MANIFESTS).pathname]);
@@ -48,20 +56,24 @@ export async function installSluice(cluster: Cluster): Promise<Installed> {
   await writeFile(join(certDir, 'tls.crt'), cert);
   await writeFile(join(certDir, 'tls.key'), key);
   const port = await freePort();
-  const webhook = runSluice([
-    'webhook',
-    '--standalone',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--cert-dir',
-    certDir,
-    '--seal-key-file',
-    sealKeyFile,
-    '--controller-identity',
-    CONTROLLER_IDENTITY,
-  ]);
+  const asksCluster = options.webhookAsksCluster === true;
+  const webhook = runSluice(
+    [
+      'webhook',
+      ...(asksCluster ? [] : ['--standalone']),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--cert-dir',
+      certDir,
+      '--seal-key-file',
+      sealKeyFile,
+      '--controller-identity',
+      CONTROLLER_IDENTITY,
+    ],
+    asksCluster ? { KUBECONFIG: cluster.kubeconfigPath } : {},
+  );
   await webhook.waitForLog('listening', 20_000);
   const registerWebhook = async (): Promise<void> => {
     await cluster.apply(

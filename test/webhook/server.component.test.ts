@@ -12,7 +12,8 @@ import { closeServer, listen } from '../../src/server.js';
 import { freePort } from '../support/processes.js';
 import { generateCertificates, writeCertDir } from '../../webhook/certs.js';
 import { createWebhookHandler } from '../../webhook/server.js';
-import { startWebhook } from '../../webhook/start.js';
+import type { NativeSidecarMode } from '../../webhook/native-sidecar.js';
+import { ServerVersionUnknownError, startWebhook, type WebhookOptions } from '../../webhook/start.js';
 import { review, send, spawnWebhook, webhookAgent, type WebhookProcess } from './client.js';
 import { CONFIG, deployment as sampleDeployment } from './support.js';
 
@@ -157,27 +158,32 @@ describe('sluice webhook --standalone, over real HTTPS', () => {
   });
 });
 
-describe('certificates from --cert-dir', () => {
-  const names = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
-  const startFromCertDir = (certDir: string, options: { standalone: boolean }) =>
-    startWebhook({
-      config: CONFIG,
-      logger: createLogger('webhook', 'silent'),
-      host: '127.0.0.1',
-      port: 0,
-      certDir,
-      ...names,
-      standalone: options.standalone,
-      namespace: 'sluice-system',
-      certSecret: 'sluice-webhook-certs',
-      webhookConfiguration: 'sluice-webhook',
-    });
+const CERT_NAMES = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
 
+/** A webhook in-process on a loopback port, its certificates from `dir`. */
+const certDirWebhook = (
+  dir: string,
+  mode: Pick<WebhookOptions, 'standalone' | 'nativeSidecar'>,
+): WebhookOptions => ({
+  config: CONFIG,
+  logger: createLogger('webhook', 'silent'),
+  host: '127.0.0.1',
+  port: 0,
+  certDir: dir,
+  ...CERT_NAMES,
+  ...mode,
+  namespace: 'sluice-system',
+  certSecret: 'x',
+  webhookConfiguration: 'x',
+});
+
+describe('certificates from --cert-dir', () => {
   it('are re-read when they change', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
+    const names = CERT_NAMES;
     const first = await generateCertificates(names);
     await writeCertDir(dir, first);
-    const webhook = await startFromCertDir(dir, { standalone: true });
+    const webhook = await startWebhook(certDirWebhook(dir, { standalone: true, nativeSidecar: 'auto' }));
     try {
       const firstAgent = webhookAgent(first.ca as string);
       expect((await send(firstAgent, webhook.port, 'GET', '/livez')).status).toBe(200);
@@ -203,12 +209,13 @@ describe('certificates from --cert-dir', () => {
     }
   });
   // As the Helm chart runs it with cert-manager: in a cluster (not --standalone), with the Certificate's
-  // Secret mounted at --cert-dir. It must serve that certificate and make no API call of its own: no Secret,
-  // no caBundle (cert-manager's CA injector sets it), and so no RBAC. Its kubeconfig points at a closed port,
-  // so a start that called the API server would fail.
+  // Secret mounted at --cert-dir. It must serve that certificate and write nothing: no Secret, no caBundle
+  // (cert-manager's CA injector sets it), so it needs no RBAC. Its only read is the API server's /version for
+  // --native-sidecar auto, open to every client; set to false here, the start makes no API call at all, and
+  // the kubeconfig points at a closed port, so a start that called the API server would fail.
   it('are served in a cluster as they are, without any call to the API server', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
-    const mounted = await generateCertificates(names);
+    const mounted = await generateCertificates(CERT_NAMES);
     await writeCertDir(join(dir, 'tls'), mounted);
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(
@@ -225,7 +232,9 @@ describe('certificates from --cert-dir', () => {
     const saved = process.env['KUBECONFIG'];
     process.env['KUBECONFIG'] = kubeconfig;
     try {
-      const webhook = await startFromCertDir(join(dir, 'tls'), { standalone: false });
+      const webhook = await startWebhook(
+        certDirWebhook(join(dir, 'tls'), { standalone: false, nativeSidecar: 'false' }),
+      );
       try {
         const agent = webhookAgent(mounted.ca as string);
         expect((await send(agent, webhook.port, 'GET', '/readyz')).status).toBe(200);
@@ -237,6 +246,47 @@ describe('certificates from --cert-dir', () => {
     } finally {
       if (saved === undefined) delete process.env['KUBECONFIG'];
       else process.env['KUBECONFIG'] = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--native-sidecar in a cluster', () => {
+  /** A kubeconfig whose API server is a loopback port nothing listens on. */
+  async function unreachableKubeconfig(dir: string): Promise<string> {
+    const probe = http.createServer();
+    await listen(probe, 0, '127.0.0.1');
+    const { port } = probe.address() as net.AddressInfo;
+    await closeServer(probe);
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'gone', cluster: { server: `http://127.0.0.1:${port}` } }],
+        users: [{ name: 'nobody', user: {} }],
+        contexts: [{ name: 'gone', context: { cluster: 'gone', user: 'nobody' } }],
+        'current-context': 'gone',
+      }),
+    );
+    return file;
+  }
+
+  it("on auto, does not start without the API server's version; on false, never asks for it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-native-'));
+    await writeCertDir(dir, await generateCertificates(CERT_NAMES));
+    const before = process.env['KUBECONFIG'];
+    process.env['KUBECONFIG'] = await unreachableKubeconfig(dir);
+    const options = (nativeSidecar: NativeSidecarMode) =>
+      certDirWebhook(dir, { standalone: false, nativeSidecar });
+    try {
+      await expect(startWebhook(options('auto'))).rejects.toBeInstanceOf(ServerVersionUnknownError);
+      const webhook = await startWebhook(options('false'));
+      await webhook.drain();
+    } finally {
+      if (before === undefined) delete process.env['KUBECONFIG'];
+      else process.env['KUBECONFIG'] = before;
       rmSync(dir, { recursive: true, force: true });
     }
   });
