@@ -18,10 +18,11 @@ const PER_PROCESS = Number(process.env['SCALE_PER_PROCESS'] ?? 250);
 const CHANGES = Number(process.env['SCALE_CHANGES'] ?? 20);
 const GAP_MS = 1_000;
 /**
- * SCALE_SERVER_NICE: a nice value for the route server's process [0]. In a cluster the controller has CPU
- * of its own; here other work on the machine can starve it, and a negative value (root only) gives it back.
+ * SCALE_NICE: a nice value for the route server's and the proxies' processes [0]. In a cluster the
+ * controller and each proxy have CPU of their own; here other work on the machine can starve them, and a
+ * negative value (root only) gives it back, to show what the code does when it gets the CPU.
  */
-const SERVER_PRIORITY = Number(process.env['SCALE_SERVER_NICE'] ?? 0);
+const NICE = Number(process.env['SCALE_NICE'] ?? 0);
 /** A change not applied by every proxy within this long counts as missed. */
 const CHANGE_TIMEOUT_MS = 15_000;
 const CANARY_URL = 'http://app-canary.scale:8080';
@@ -51,7 +52,7 @@ class RouteServerProcess {
 
   constructor() {
     this.child = fork(SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    if (SERVER_PRIORITY !== 0) setPriority(this.child.pid as number, SERVER_PRIORITY);
+    if (NICE !== 0) setPriority(this.child.pid as number, NICE);
     this.port = new Promise((resolve) => this.waiting.push((a) => resolve((a as { port: number }).port)));
     this.child.on('message', (answer: ServerAnswer) => this.waiting.shift()?.(answer));
   }
@@ -110,6 +111,7 @@ async function phase(server: RouteServerProcess, proxies: number, url: string): 
     const child = fork(PROXIES_PROCESS, [url, String(count)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    if (NICE !== 0) setPriority(child.pid as number, NICE);
     child.on('message', (report: ProxiesReport) => {
       for (const [version, at] of report.applied) {
         const list = applied.get(version) ?? [];
@@ -196,7 +198,7 @@ const log = (line: string) => console.log(line);
 log(
   `route propagation: ${PROXIES} proxies (RouteClient, ${PER_PROCESS} to a process) long-polling one route ` +
     `server (RouteStore + long-poll handler, its own process); ${CHANGES} changes ${GAP_MS} ms apart; ` +
-    `${cpus().length} cores shared with the proxies' processes and other work, load average ` +
+    `${cpus().length} cores shared with the proxies' processes and other work, nice ${NICE}, load average ` +
     `${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
