@@ -73,6 +73,12 @@ interface ProxyProcess {
   exited: Promise<number | null>;
 }
 
+/** Proxies still running when this process exits (a fault that failed, an error) go with it. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 async function startProxy(name: string, appPort: number, controlUrl: string): Promise<ProxyProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const child = spawn(
@@ -105,7 +111,13 @@ async function startProxy(name: string, appPort: number, controlUrl: string): Pr
       logs.set(msg, (logs.get(msg) ?? 0) + 1);
     }
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   await waitForPort(port);
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 8, keepAliveTimeout: 30_000 });
   return { name, appPort, child, port, adminPort, logs, pool, exited };
@@ -198,7 +210,10 @@ async function main(): Promise<number> {
   const faultLog: string[] = [];
   let cyclesDone = 0;
   let stopping = false;
-  const finished = () => (tally.requests >= TARGET && cyclesDone >= 1) || elapsed() > MAX_SECONDS;
+  /** A fault that could not be carried out (a process that did not start) ends the run as a failure. */
+  let faultError: unknown;
+  const finished = () =>
+    (tally.requests >= TARGET && cyclesDone >= 1) || elapsed() > MAX_SECONDS || faultError !== undefined;
 
   // The route's weight moves every second, as a release's steps would, only faster.
   let step = 0;
@@ -273,7 +288,9 @@ async function main(): Promise<number> {
       }
       cyclesDone++;
     }
-  })();
+  })().catch((err: unknown) => {
+    faultError = err;
+  });
 
   let next = 0;
   const send = async (proxy: ProxyProcess, slow = false): Promise<void> => {
@@ -341,6 +358,8 @@ async function main(): Promise<number> {
   clearInterval(progress);
   await faultLoop;
   clearInterval(weightTimer);
+  if (faultError !== undefined)
+    throw new Error('soak: a fault could not be carried out', { cause: faultError });
   const seconds = elapsed();
 
   const liveFallbacks = (
