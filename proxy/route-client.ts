@@ -25,6 +25,13 @@ export interface RouteClientOptions {
 export class RouteClient {
   private readonly url: string;
   private readonly abort = new AbortController();
+  /**
+   * One kept-alive connection for all the polls. A change answers every proxy's held poll at once; were
+   * each to ask again on a new connection, a thousand proxies' connects would overflow the route server's
+   * accept queue, and the dropped ones, retried by TCP after 1 s and 3 s, would get the next change
+   * seconds late (docs/reliability.md, "Route propagation").
+   */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private known: string | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
   private stale = false;
@@ -48,6 +55,7 @@ export class RouteClient {
     this.abort.abort();
     clearTimeout(this.staleTimer);
     await this.loop;
+    this.agent.destroy();
   }
 
   private async run(): Promise<void> {
@@ -78,6 +86,7 @@ export class RouteClient {
       headers,
       ROUTE_HOLD_MS + 15_000,
       this.abort.signal,
+      this.agent,
     );
     if (status === 304) return this.contact();
     if (status !== 200) throw new RouteServerError(`route server answered ${status}`);
@@ -144,15 +153,16 @@ export class RouteServerError extends Error {
   }
 }
 
-/** A small GET with Node's client: one long-poll at a time needs no pool. */
+/** A small GET with Node's client, on the caller's connection. */
 function getText(
   url: string,
   headers: Record<string, string>,
   timeoutMs: number,
   signal: AbortSignal,
+  agent: http.Agent,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers, signal, timeout: timeoutMs, agent: false }, (res) => {
+    const req = http.get(url, { headers, signal, timeout: timeoutMs, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
