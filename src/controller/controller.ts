@@ -33,7 +33,7 @@ import {
 import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
-import { ReleaseRunner } from '../release/runner.js';
+import { NotLeaderError, ReleaseRunner } from '../release/runner.js';
 import type { RouteStore } from '../routes/server.js';
 import { routeCanarySchema } from '../routes/table.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -57,6 +57,12 @@ export interface ControllerOptions {
   identity: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  /**
+   * Whether the Lease is still this replica's by its own clock (LeaderElector.isLeader), asked before every
+   * step and every write: `setLeading` is only called when the elector's next attempt runs, which a stalled
+   * process runs late.
+   */
+  holdsLease?: () => boolean;
   /** How often each release is stepped without a watch event (readiness, due checks) [1 s]. */
   tickMs?: number;
   now?: () => number;
@@ -146,6 +152,10 @@ export class Controller {
     return this.leading;
   }
 
+  private get mayAct(): boolean {
+    return this.leading && (this.options.holdsLease?.() ?? true);
+  }
+
   async start(): Promise<void> {
     await Promise.all(this.informers.map((informer) => informer.start()));
     this.timer = setInterval(() => this.tickAll(), this.options.tickMs ?? 1_000);
@@ -180,7 +190,7 @@ export class Controller {
   }
 
   private tickAll(): void {
-    if (!this.leading || !this.isReady) return;
+    if (!this.mayAct || !this.isReady) return;
     const keys = new Set<string>();
     for (const deployment of this.deployments.list()) {
       if (deployment.metadata?.annotations?.[ANNOTATIONS.canary] !== undefined) {
@@ -195,7 +205,7 @@ export class Controller {
 
   /** Steps one Deployment's release, never two steps of one at once; a kick during a step runs one more. */
   private kick(key: string): void {
-    if (!this.leading || !this.isReady) return;
+    if (!this.mayAct || !this.isReady) return;
     if (this.running.has(key)) {
       this.dirty.add(key);
       return;
@@ -204,6 +214,10 @@ export class Controller {
     const run = this.reconcile(namespace, name)
       .catch((err: unknown) => {
         this.memory.delete(key);
+        if (err instanceof NotLeaderError) {
+          this.options.logger.info({ namespace, deployment: name, write: err.write }, 'stepStoppedNotLeader');
+          return;
+        }
         this.options.logger.warn({ err, namespace, deployment: name }, 'reconcileFailed');
       })
       .finally(() => {
@@ -277,6 +291,7 @@ export class Controller {
       logger,
       status: remembered.status,
       now: this.now,
+      mayAct: () => this.mayAct,
     });
     try {
       await runner.tick();
@@ -290,6 +305,7 @@ export class Controller {
       metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
     }
     const current = recorded?.status ?? remembered.status;
+    if (!this.mayAct) throw new NotLeaderError('scaling the canary');
     if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).
       await platform.scaleCanary(current.canaryWeight);
