@@ -1,6 +1,13 @@
-import { ANNOTATIONS, LABELS, defaultCanaryConfig, parseCanaryAnnotations } from '../annotations.js';
+import {
+  ANNOTATIONS,
+  LABELS,
+  MANAGED_ANNOTATIONS,
+  PAUSED_BY_SLUICE,
+  defaultCanaryConfig,
+  parseCanaryAnnotations,
+} from '../annotations.js';
 import type { SealKey } from '../candidate.js';
-import { isInjected } from '../injection.js';
+import { isInjected, removeInjection } from '../injection.js';
 import {
   CANARY_API_VERSION,
   CANARY_PLURAL,
@@ -35,6 +42,8 @@ import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
 import { NotLeaderError, ReleaseRunner } from '../release/runner.js';
 import type { RouteStore } from '../routes/server.js';
+import { escapePointer } from '../json-pointer.js';
+import { revision } from '../revision.js';
 import { routeCanarySchema } from '../routes/table.js';
 import type { ControllerMetrics } from './metrics.js';
 
@@ -262,6 +271,8 @@ export class Controller {
       return;
     }
 
+    if (optedIn && (await this.changeNotHeld(deployment))) return;
+
     let remembered = this.memory.get(key);
     if (remembered === undefined) {
       const fresh =
@@ -325,6 +336,47 @@ export class Controller {
     const patch = legacyConversionPatch(deployment, this.options.sealKey);
     await this.options.rest.patch(apiPath('apps/v1', 'deployments', namespace, name), 'json', patch);
     this.options.logger.info({ namespace, deployment: name }, 'legacyHoldConverted');
+  }
+
+  /**
+   * A template that is neither the stable revision nor the held candidate was admitted without the webhook:
+   * it was unreachable while its failurePolicy is Ignore (docs/faults.md). With nothing held, the change
+   * rolls out to the primary as written, unanalysed; a canary of it now would test what already runs, so
+   * it is taken as the stable revision instead, and said so. With a release running, the release waits:
+   * the spec is no longer the candidate the canary runs, until the webhook sees the Deployment again.
+   * Returns true when the release must not be stepped now.
+   */
+  private async changeNotHeld(deployment: DeploymentObject): Promise<boolean> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const annotations = deployment.metadata?.annotations ?? {};
+    const stable = annotations[MANAGED_ANNOTATIONS.stableRevision];
+    const template = deployment.spec?.template;
+    if (stable === undefined || template === undefined || !isInjected(template)) return false;
+    const pausedBySluice = annotations[MANAGED_ANNOTATIONS.pausedBy] === PAUSED_BY_SLUICE;
+    const held = pausedBySluice ? annotations[MANAGED_ANNOTATIONS.candidateRevision] : undefined;
+    const live = revision(removeInjection(template));
+    if (live === (held ?? stable)) {
+      this.warned.delete(`${namespace}/${name}/notHeld`);
+      return false;
+    }
+    const bypassed = `deployment ${namespace}/${name} changed to revision ${live} without the sluice webhook (it was unreachable while its failurePolicy is Ignore)`;
+    if (held !== undefined) {
+      const message = `${bypassed}, while revision ${held} is being released: the release waits until the webhook admits the Deployment again (any change, e.g. kubectl annotate deployment/${name} sluice.dev/action=resume)`;
+      await this.warnOnce(deployment, 'notHeld', 'ChangeNotHeld', message);
+      return true;
+    }
+    const message = `${bypassed}, so it rolls out to the primary as written, without canary analysis; sluice takes it as the stable revision. Keep the webhook reachable (2 replicas, PodDisruptionBudget) or set failurePolicy: Fail to canary every change`;
+    await this.warnOnce(deployment, 'notHeld', 'ChangeNotHeld', message);
+    await this.options.rest.patch(apiPath('apps/v1', 'deployments', namespace, name), 'json', [
+      { op: 'test', path: '/metadata/resourceVersion', value: deployment.metadata?.resourceVersion },
+      {
+        op: 'replace',
+        path: `/metadata/annotations/${escapePointer(MANAGED_ANNOTATIONS.stableRevision)}`,
+        value: live,
+      },
+    ]);
+    this.options.logger.info({ namespace, deployment: name, revision: live }, 'unheldChangeTakenAsStable');
+    return true;
   }
 
   private async readCanary(namespace: string, name: string): Promise<CanaryObject> {
