@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../support/processes.js';
 import {
   imageOf,
   podinfo,
@@ -10,7 +9,7 @@ import {
   type ConfigUse,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually, startController } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/sluice-on-cluster.js';
 
 // The whole release flow on a real control plane (DESIGN.md, "A release, end to end"): the webhook and the
 // controller as local processes under their real identities and RBAC, kwok running the pods, and the data
@@ -302,13 +301,7 @@ describe('a release on a real control plane', () => {
     const ns = 'replicas';
     await setUp(ns);
     const controller = scenario.controller();
-    const second = await startController(
-      scenario.installed(),
-      ns,
-      scenario.data(),
-      'replica-b',
-      await freePort(),
-    );
+    const second = await scenario.startReplica('replica-b');
     try {
       await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
       await eventually('weight 20', async () => {
