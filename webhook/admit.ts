@@ -227,10 +227,18 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   const candidate = revision(template);
   const oldAnnotations = old?.metadata.annotations ?? {};
   const wasOptedIn = old !== undefined && oldAnnotations[ANNOTATIONS.canary] === 'enabled';
-  // Opting in admits the template as it comes: there is no stable version to compare it with yet.
-  const stable = wasOptedIn ? (oldAnnotations[STABLE_REVISION] ?? revision(old.spec.template)) : candidate;
   const held =
     wasOptedIn && isPausedBySluice(oldAnnotations) ? oldAnnotations[CANDIDATE_REVISION] : undefined;
+  // Opting in admits the template as it comes: there is no stable version to compare it with yet. A
+  // template the Deployment already had, with nothing held, is what its pods run: a change admitted while
+  // the webhook was unreachable under failurePolicy Ignore. It is stable now, not a candidate to hold on
+  // the next unrelated update (docs/faults.md).
+  const unchangedUnheld =
+    wasOptedIn && held === undefined && revision(removeInjection(old.spec.template)) === candidate;
+  const stable =
+    wasOptedIn && !unchangedUnheld
+      ? (oldAnnotations[STABLE_REVISION] ?? revision(old.spec.template))
+      : candidate;
   const paused = object.spec['paused'] === true;
 
   const marker = annotations[PROMOTE];

@@ -147,6 +147,7 @@ export const controllerCommand = defineCommand({
       logger,
       metrics,
       tickMs: options.tick,
+      holdsLease: () => elector.isLeader,
     });
     caches.deployments = controller.deployments;
     const started = controller;

@@ -1,6 +1,13 @@
-import { ANNOTATIONS, LABELS, defaultCanaryConfig, parseCanaryAnnotations } from '../annotations.js';
+import {
+  ANNOTATIONS,
+  LABELS,
+  MANAGED_ANNOTATIONS,
+  PAUSED_BY_SLUICE,
+  defaultCanaryConfig,
+  parseCanaryAnnotations,
+} from '../annotations.js';
 import type { SealKey } from '../candidate.js';
-import { isInjected } from '../injection.js';
+import { isInjected, removeInjection } from '../injection.js';
 import {
   CANARY_API_VERSION,
   CANARY_PLURAL,
@@ -33,8 +40,10 @@ import {
 import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
-import { ReleaseRunner } from '../release/runner.js';
+import { NotLeaderError, ReleaseRunner } from '../release/runner.js';
 import type { RouteStore } from '../routes/server.js';
+import { escapePointer } from '../json-pointer.js';
+import { revision } from '../revision.js';
 import { routeCanarySchema } from '../routes/table.js';
 import type { ControllerMetrics } from './metrics.js';
 
@@ -57,6 +66,12 @@ export interface ControllerOptions {
   identity: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  /**
+   * Whether the Lease is still this replica's by its own clock (LeaderElector.isLeader), asked before every
+   * step and every write: `setLeading` is only called when the elector's next attempt runs, which a stalled
+   * process runs late.
+   */
+  holdsLease?: () => boolean;
   /** How often each release is stepped without a watch event (readiness, due checks) [1 s]. */
   tickMs?: number;
   now?: () => number;
@@ -146,6 +161,10 @@ export class Controller {
     return this.leading;
   }
 
+  private get mayAct(): boolean {
+    return this.leading && (this.options.holdsLease?.() ?? true);
+  }
+
   async start(): Promise<void> {
     await Promise.all(this.informers.map((informer) => informer.start()));
     this.timer = setInterval(() => this.tickAll(), this.options.tickMs ?? 1_000);
@@ -180,7 +199,7 @@ export class Controller {
   }
 
   private tickAll(): void {
-    if (!this.leading || !this.isReady) return;
+    if (!this.mayAct || !this.isReady) return;
     const keys = new Set<string>();
     for (const deployment of this.deployments.list()) {
       if (deployment.metadata?.annotations?.[ANNOTATIONS.canary] !== undefined) {
@@ -195,7 +214,7 @@ export class Controller {
 
   /** Steps one Deployment's release, never two steps of one at once; a kick during a step runs one more. */
   private kick(key: string): void {
-    if (!this.leading || !this.isReady) return;
+    if (!this.mayAct || !this.isReady) return;
     if (this.running.has(key)) {
       this.dirty.add(key);
       return;
@@ -204,6 +223,10 @@ export class Controller {
     const run = this.reconcile(namespace, name)
       .catch((err: unknown) => {
         this.memory.delete(key);
+        if (err instanceof NotLeaderError) {
+          this.options.logger.info({ namespace, deployment: name, write: err.write }, 'stepStoppedNotLeader');
+          return;
+        }
         this.options.logger.warn({ err, namespace, deployment: name }, 'reconcileFailed');
       })
       .finally(() => {
@@ -248,6 +271,8 @@ export class Controller {
       return;
     }
 
+    if (optedIn && (await this.changeNotHeld(deployment))) return;
+
     let remembered = this.memory.get(key);
     if (remembered === undefined) {
       const fresh =
@@ -277,6 +302,7 @@ export class Controller {
       logger,
       status: remembered.status,
       now: this.now,
+      mayAct: () => this.mayAct,
     });
     try {
       await runner.tick();
@@ -290,6 +316,7 @@ export class Controller {
       metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
     }
     const current = recorded?.status ?? remembered.status;
+    if (!this.mayAct) throw new NotLeaderError('scaling the canary');
     if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).
       await platform.scaleCanary(current.canaryWeight);
@@ -309,6 +336,47 @@ export class Controller {
     const patch = legacyConversionPatch(deployment, this.options.sealKey);
     await this.options.rest.patch(apiPath('apps/v1', 'deployments', namespace, name), 'json', patch);
     this.options.logger.info({ namespace, deployment: name }, 'legacyHoldConverted');
+  }
+
+  /**
+   * A template that is neither the stable revision nor the held candidate was admitted without the webhook:
+   * it was unreachable while its failurePolicy is Ignore (docs/faults.md). With nothing held, the change
+   * rolls out to the primary as written, unanalysed; a canary of it now would test what already runs, so
+   * it is taken as the stable revision instead, and said so. With a release running, the release waits:
+   * the spec is no longer the candidate the canary runs, until the webhook sees the Deployment again.
+   * Returns true when the release must not be stepped now.
+   */
+  private async changeNotHeld(deployment: DeploymentObject): Promise<boolean> {
+    const { namespace = 'default', name = '' } = deployment.metadata ?? {};
+    const annotations = deployment.metadata?.annotations ?? {};
+    const stable = annotations[MANAGED_ANNOTATIONS.stableRevision];
+    const template = deployment.spec?.template;
+    if (stable === undefined || template === undefined || !isInjected(template)) return false;
+    const pausedBySluice = annotations[MANAGED_ANNOTATIONS.pausedBy] === PAUSED_BY_SLUICE;
+    const held = pausedBySluice ? annotations[MANAGED_ANNOTATIONS.candidateRevision] : undefined;
+    const live = revision(removeInjection(template));
+    if (live === (held ?? stable)) {
+      this.warned.delete(`${namespace}/${name}/notHeld`);
+      return false;
+    }
+    const bypassed = `deployment ${namespace}/${name} changed to revision ${live} without the sluice webhook (it was unreachable while its failurePolicy is Ignore)`;
+    if (held !== undefined) {
+      const message = `${bypassed}, while revision ${held} is being released: the release waits until the webhook admits the Deployment again (any change, e.g. kubectl annotate deployment/${name} sluice.dev/action=resume)`;
+      await this.warnOnce(deployment, 'notHeld', 'ChangeNotHeld', message);
+      return true;
+    }
+    const message = `${bypassed}, so it rolls out to the primary as written, without canary analysis; sluice takes it as the stable revision. Keep the webhook reachable (2 replicas, PodDisruptionBudget) or set failurePolicy: Fail to canary every change`;
+    await this.warnOnce(deployment, 'notHeld', 'ChangeNotHeld', message);
+    await this.options.rest.patch(apiPath('apps/v1', 'deployments', namespace, name), 'json', [
+      { op: 'test', path: '/metadata/resourceVersion', value: deployment.metadata?.resourceVersion },
+      {
+        op: 'replace',
+        path: `/metadata/annotations/${escapePointer(MANAGED_ANNOTATIONS.stableRevision)}`,
+        value: live,
+      },
+    ]);
+    this.options.logger.info({ namespace, deployment: name, revision: live }, 'unheldChangeTakenAsStable');
+    return true;
   }
 
   private async readCanary(namespace: string, name: string): Promise<CanaryObject> {

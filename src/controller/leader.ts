@@ -5,7 +5,9 @@ import { apiPath, isConflict, isNotFound, type KubeObject, type KubeRest } from 
  * Leader election with a coordination.k8s.io Lease, as Kubernetes' own controllers do it: the holder renews
  * the Lease every `retryMs`; another replica takes it over only once it has not been renewed for
  * `leaseDurationMs`. Every write carries the Lease's resourceVersion, so two replicas can never both win.
- * A leader that cannot renew within the lease duration steps down before anyone else may take over.
+ * A leader that cannot renew within the lease duration steps down before anyone else may take over; and
+ * since a stalled process (a long GC pause, SIGSTOP, a frozen VM) runs its timers late, `isLeader` also says
+ * false once the last renewal is older than the lease, before the late renewal attempt has run.
  */
 
 interface Lease extends KubeObject {
@@ -45,8 +47,9 @@ export class LeaderElector {
     this.now = options.now ?? Date.now;
   }
 
+  /** Leading, and renewed within the lease duration by this replica's clock: safe to act now. */
   get isLeader(): boolean {
-    return this.leading;
+    return this.leading && this.now() - this.lastRenew < this.options.leaseDurationMs;
   }
 
   private get path(): string {

@@ -22,6 +22,11 @@ export interface RunnerOptions {
   /** Resumes from a recorded status; a fresh release starts Initialized. */
   status?: ReleaseStatus;
   now?: () => number;
+  /**
+   * Asked before every write (each action and the status): false stops the step with `NotLeaderError`. The
+   * controller answers whether it still holds the Lease, so a replica that stalled past it writes nothing.
+   */
+  mayAct?: () => boolean;
   /** Called after every step, once its actions are carried out. */
   onStep?: (step: StepReport) => void;
 }
@@ -55,6 +60,7 @@ export class ReleaseRunner {
     const measurement = due !== null && at >= due ? await measure(provider, target, config, at) : null;
     const next = step(this.current, { ...world, measurement }, config, at);
     for (const action of next.actions) {
+      this.assertMayAct(action.type);
       try {
         await platform.apply(action);
       } catch (err) {
@@ -62,6 +68,7 @@ export class ReleaseRunner {
         throw new ReleaseActionError(action, { cause: err });
       }
     }
+    this.assertMayAct('record');
     this.current = next.status;
     await platform.record(next.status);
     if (
@@ -76,6 +83,10 @@ export class ReleaseRunner {
     const report: StepReport = { ...next, at, measurement };
     this.options.onStep?.(report);
     return report;
+  }
+
+  private assertMayAct(write: string): void {
+    if (this.options.mayAct?.() === false) throw new NotLeaderError(write);
   }
 
   /**
@@ -108,6 +119,15 @@ export class ReleaseActionError extends Error {
   ) {
     super(`could not ${action.type}`, options);
     this.name = 'ReleaseActionError';
+  }
+}
+
+/** The replica lost the Lease during a step (it stalled past it): the step stops before this write. */
+export class NotLeaderError extends Error {
+  readonly code = 'NotLeader';
+  constructor(readonly write: string) {
+    super(`not the leader any more: the step stops before ${write}`);
+    this.name = 'NotLeaderError';
   }
 }
 

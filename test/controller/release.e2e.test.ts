@@ -1,5 +1,5 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../support/processes.js';
 import {
   imageOf,
   podinfo,
@@ -10,14 +10,15 @@ import {
   type ConfigUse,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually, startController } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/sluice-on-cluster.js';
 
 // The whole release flow on a real control plane (DESIGN.md, "A release, end to end"): the webhook and the
 // controller as local processes under their real identities and RBAC, kwok running the pods, and the data
 // path (app v1 behind a real sluice proxy, v2 as the canary, a real Prometheus) on loopback.
 
 describe('a release on a real control plane', () => {
-  const scenario = useReleaseScenarios();
+  // At the most verbose level, so that the Secret test searches every line sluice could log.
+  const scenario = useReleaseScenarios({ logLevel: 'trace' });
   const c = scenario.cluster;
   const { getJson, exists, canaryPhase, setUp, optIn } = scenario;
 
@@ -182,13 +183,52 @@ describe('a release on a real control plane', () => {
     },
   );
 
+  /**
+   * Fails when any of `values`, in clear or base64, is in the webhook's or the controller's output (stdout
+   * and stderr, at trace level), an Event, an annotation of any object of the namespace, the Canary's status,
+   * or the controller's or the proxy's /metrics.
+   */
+  const expectSecretNowhere = async (ns: string, values: readonly string[]): Promise<void> => {
+    const get = async (what: string): Promise<string> => c().kubectl(['get', what, '-n', ns, '-o', 'json']);
+    const objects = JSON.parse(
+      await get('deployments,replicasets,pods,services,configmaps,secrets,canaries'),
+    ) as { items: { kind: string; metadata: { name: string; annotations?: unknown } }[] };
+    const places: Record<string, string> = {
+      'webhook output': scenario.installed().webhook.output(),
+      'controller output': scenario.controller().output(),
+      Events: await get('events'),
+      'Canary status': JSON.stringify((await getJson<CanaryJson>(ns, 'canary/podinfo')).status),
+      'controller /metrics': await (
+        await fetch(`http://127.0.0.1:${scenario.controller().port}/metrics`)
+      ).text(),
+      'proxy /metrics': await (
+        await fetch(`http://127.0.0.1:${scenario.data().proxy.adminPort}/metrics`)
+      ).text(),
+    };
+    for (const o of objects.items) {
+      places[`annotations of ${o.kind} ${o.metadata.name}`] = JSON.stringify(o.metadata.annotations ?? {});
+    }
+    expect(scenario.controller().logs.length).toBeGreaterThan(0);
+    for (const value of values) {
+      const forms = [value, Buffer.from(value).toString('base64').replace(/=+$/, '')];
+      for (const [place, text] of Object.entries(places)) {
+        for (const form of forms) expect(text.includes(form), `${form} in the ${place}`).toBe(false);
+      }
+    }
+  };
+
+  const secretValue = (what: string): string => `s3cret-${what}-${randomBytes(6).toString('hex')}`;
   const configCases: {
     kind: ConfigUse['kind'];
+    stable: string;
+    candidate: string;
     decode: (data: Record<string, string> | undefined) => unknown;
   }[] = [
-    { kind: 'ConfigMap', decode: (data) => data },
+    { kind: 'ConfigMap', stable: 'hello', candidate: 'hola', decode: (data) => data },
     {
       kind: 'Secret',
+      stable: secretValue('stable'),
+      candidate: secretValue('candidate'),
       decode: (data) =>
         Object.fromEntries(
           Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
@@ -197,12 +237,12 @@ describe('a release on a real control plane', () => {
   ];
   it.each(configCases)(
     'holds a $kind change, gives the canary a copy of it, and writes it back on promotion',
-    async ({ kind, decode }) => {
+    async ({ kind, stable, candidate, decode }) => {
       const ns = kind.toLowerCase();
       const ref = `${ns}/podinfo-config`;
       const encode = (text: string): string =>
         kind === 'Secret' ? Buffer.from(text).toString('base64') : text;
-      await setUp(ns, { config: { kind, name: 'podinfo-config' } });
+      await setUp(ns, { config: { kind, name: 'podinfo-config' }, greeting: stable });
       await eventually(`the ${kind} to be tracked`, async () => {
         const cm = await getJson<ConfigMapJson>(ns, ref);
         return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
@@ -213,10 +253,10 @@ describe('a release on a real control plane', () => {
         '-n',
         ns,
         '-p',
-        JSON.stringify({ data: { GREETING: encode('hola') } }),
+        JSON.stringify({ data: { GREETING: encode(candidate) } }),
       ]);
       const held = await getJson<ConfigMapJson>(ns, ref);
-      expect(decode(held.data)).toEqual({ GREETING: 'hello' });
+      expect(decode(held.data)).toEqual({ GREETING: stable });
       const payload = held.metadata.annotations?.['sluice.dev/candidate'] ?? '';
       expect(held.metadata.annotations?.['sluice.dev/candidate-revision']).toMatch(/^[0-9a-f]{10}$/);
       // A held Secret value never appears in an annotation in clear.
@@ -225,7 +265,7 @@ describe('a release on a real control plane', () => {
       const copy = await eventually(`the canary copy of the ${kind}`, async () =>
         (await exists(ns, `${ref}-canary`)) ? getJson<ConfigMapJson>(ns, `${ref}-canary`) : undefined,
       );
-      expect(decode(copy.data)).toEqual({ GREETING: 'hola' });
+      expect(decode(copy.data)).toEqual({ GREETING: candidate });
       const canaryDeployment = await eventually('the canary Deployment', async () =>
         (await exists(ns, 'deployment/podinfo-canary'))
           ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
@@ -237,11 +277,12 @@ describe('a release on a real control plane', () => {
       expect(imageOf(canaryDeployment)).toBe('example/podinfo:1.0');
 
       await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+      if (kind === 'Secret') await expectSecretNowhere(ns, [stable, candidate]);
       await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
         timeoutMs: 130_000,
       });
       const promoted = await getJson<ConfigMapJson>(ns, ref);
-      expect(decode(promoted.data)).toEqual({ GREETING: 'hola' });
+      expect(decode(promoted.data)).toEqual({ GREETING: candidate });
       expect(promoted.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
       const primary = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
       expect(
@@ -250,6 +291,7 @@ describe('a release on a real control plane', () => {
       await eventually('the copy to be deleted', async () =>
         !(await exists(ns, `${ref}-canary`)) ? true : undefined,
       );
+      if (kind === 'Secret') await expectSecretNowhere(ns, [stable, candidate]);
     },
   );
 
@@ -302,13 +344,7 @@ describe('a release on a real control plane', () => {
     const ns = 'replicas';
     await setUp(ns);
     const controller = scenario.controller();
-    const second = await startController(
-      scenario.installed(),
-      ns,
-      scenario.data(),
-      'replica-b',
-      await freePort(),
-    );
+    const second = await scenario.startReplica('replica-b');
     try {
       await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
       await eventually('weight 20', async () => {

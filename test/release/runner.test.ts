@@ -3,7 +3,7 @@ import { parseCanaryAnnotations, type CanaryConfig } from '../../src/annotations
 import { createLogger } from '../../src/log.js';
 import type { MetricsQuery, ReleaseMetrics, ReleaseTarget, SideMetrics } from '../../src/metrics/provider.js';
 import type { Platform } from '../../src/platform/platform.js';
-import { ReleaseActionError, ReleaseRunner } from '../../src/release/runner.js';
+import { NotLeaderError, ReleaseActionError, ReleaseRunner } from '../../src/release/runner.js';
 import type { Observations, ReleaseAction, ReleaseStatus } from '../../src/release/status.js';
 
 // The runner between an in-memory platform and a scripted provider, on a fake clock: no servers, no timers.
@@ -161,6 +161,26 @@ describe('the release runner', () => {
     platform.failOn = null;
     expect((await runner.tick()).status.phase).toBe('Progressing');
     expect(platform.applied).toEqual(['createCanary', 'event']);
+  });
+
+  it('writes nothing once it may no longer act (a leader that stalled past its Lease)', async () => {
+    let mayAct = true;
+    const platform = new MemoryPlatform();
+    const runner = new ReleaseRunner({
+      target,
+      config: config(),
+      platform,
+      provider: new ScriptedProvider([]),
+      logger,
+      mayAct: () => mayAct,
+    });
+    mayAct = false;
+    await expect(runner.tick()).rejects.toBeInstanceOf(NotLeaderError);
+    expect(platform.applied).toEqual([]);
+    expect(platform.recorded).toEqual([]);
+    expect(runner.status.phase).toBe('Initialized');
+    mayAct = true;
+    expect((await runner.tick()).status.phase).toBe('Progressing');
   });
 
   it('runs until the release settles', async () => {

@@ -113,6 +113,11 @@ export interface Cluster {
   webhookClientConfig(url: string): { url: string; caBundle: string };
   /** The last lines of a component's log (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok). */
   logTail(component: string, lines?: number): string;
+  /**
+   * Stops kube-apiserver (SIGTERM) and starts it again with the same flags and etcd, as an upgrade or a
+   * crash of the control plane would; resolves once it is ready again. `meanwhile` runs while it is down.
+   */
+  restartApiServer(meanwhile?: () => Promise<void>): Promise<void>;
   /** Stops every process it started, by PID, and removes its temp dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -210,7 +215,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       process: etcd,
     });
 
-    const apiserver = start('kube-apiserver', [
+    const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
@@ -229,16 +234,20 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true',
       '--profiling=false',
-    ]);
+    ];
+    let apiserver = start('kube-apiserver', apiserverArgs);
 
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfig(server, ca.cert, token), { mode: 0o600 });
     const authorization = { authorization: `Bearer ${token}` };
-    await waitFor(
-      'kube-apiserver /readyz',
-      async () => (await httpGet(`${server}/readyz`, { ca: ca.cert, headers: authorization })).status === 200,
-      { timeoutMs, process: apiserver },
-    );
+    const apiserverReady = (): Promise<void> =>
+      waitFor(
+        'kube-apiserver /readyz',
+        async () =>
+          (await httpGet(`${server}/readyz`, { ca: ca.cert, headers: authorization })).status === 200,
+        { timeoutMs, process: apiserver },
+      );
+    await apiserverReady();
 
     const componentArgs = (port: number): string[] => [
       `--kubeconfig=${kubeconfigPath}`,
@@ -339,6 +348,20 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
     const logTail = (component: string, lines?: number): string =>
       processes.find((p) => p.name === component)?.logTail(lines) ?? '';
 
+    const restartApiServer = async (meanwhile?: () => Promise<void>): Promise<void> => {
+      await apiserver.stop();
+      await meanwhile?.();
+      const index = processes.indexOf(apiserver);
+      apiserver = new ManagedProcess(
+        'kube-apiserver',
+        bin('kube-apiserver'),
+        apiserverArgs,
+        join(dir, 'kube-apiserver.log'),
+      );
+      processes[index] = apiserver;
+      await apiserverReady();
+    };
+
     return {
       kubeconfigPath,
       server,
@@ -351,6 +374,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       serviceAccountKubeconfig,
       webhookClientConfig: (url) => ({ url, caBundle: Buffer.from(ca.cert).toString('base64') }),
       logTail,
+      restartApiServer,
       stop,
     };
   } catch (err) {

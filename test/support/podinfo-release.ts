@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { useCluster, type Cluster } from './kube.js';
+import { freePort } from './processes.js';
 import {
   eventually,
   installSluice,
@@ -126,6 +127,8 @@ export interface Scenario {
     options?: {
       canary?: { errorRate: number; latencyMs: number };
       config?: ConfigUse;
+      /** The config's GREETING value ["hello"]. */
+      greeting?: string;
       annotations?: Readonly<Record<string, string>>;
       replicas?: number;
       /** How podinfo 1.0 is created, in the namespace made for it [kubectl apply of `podinfo`]. */
@@ -139,6 +142,8 @@ export interface Scenario {
    * restart, a crash, or a new version; `meanwhile` runs while no controller runs.
    */
   restartController(options?: { kill?: boolean; meanwhile?: () => Promise<void> }): Promise<ControllerRun>;
+  /** A second controller replica on the same data path, its route server on a port of its own. */
+  startReplica(identity: string): Promise<ControllerRun>;
   getJson<T>(namespace: string, what: string): Promise<T>;
   exists(namespace: string, what: string): Promise<boolean>;
   canaryPhase(namespace: string, phase: string): Promise<CanaryJson | undefined>;
@@ -259,7 +264,7 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
           config.name,
           '-n',
           namespace,
-          '--from-literal=GREETING=hello',
+          `--from-literal=GREETING=${options.greeting ?? 'hello'}`,
         ]);
       }
       const install =
@@ -297,6 +302,16 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
       controller = await startController(mustHave(installed, 'sluice'), ns, mustHave(data, 'the data path'));
       await controller.waitForLog('leadership', 20_000);
       return controller;
+    },
+    async startReplica(identity) {
+      const installedNow = mustHave(installed, 'sluice');
+      return startController(
+        installedNow,
+        namespaceInUse ?? '',
+        mustHave(data, 'the data path'),
+        identity,
+        await freePort(),
+      );
     },
     async controllerCaughtUp(namespace) {
       await c().kubectl(['annotate', 'deployment/podinfo', '-n', namespace, 'sluice.dev/action=resume']);

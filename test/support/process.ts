@@ -8,6 +8,8 @@ export interface SluiceProcess {
   child: ChildProcess;
   /** Log lines (parsed JSON) written so far. */
   logs: Record<string, unknown>[];
+  /** Everything written to stdout and stderr so far, as text, JSON or not. */
+  output(): string;
   /** Resolves with the first log line whose msg is `msg`. */
   waitForLog(msg: string, ms?: number): Promise<Record<string, unknown>>;
   exited: Promise<number | null>;
@@ -25,7 +27,9 @@ export function runSluice(args: string[], env: Record<string, string> = {}): Slu
   const logs: Record<string, unknown>[] = [];
   const waiters: { msg: string; resolve: (line: Record<string, unknown>) => void }[] = [];
   let buffered = '';
+  const output: string[] = [];
   child.stdout?.on('data', (chunk: Buffer) => {
+    output.push(chunk.toString());
     buffered += chunk.toString();
     let newline;
     while ((newline = buffered.indexOf('\n')) !== -1) {
@@ -44,11 +48,15 @@ export function runSluice(args: string[], env: Record<string, string> = {}): Slu
       }
     }
   });
-  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output.push(chunk.toString());
+    process.stderr.write(chunk);
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     child,
     logs,
+    output: () => output.join(''),
     exited,
     waitForLog(msg, ms = 10_000) {
       const seen = logs.find((l) => l['msg'] === msg);

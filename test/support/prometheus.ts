@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,10 @@ export interface RunningPrometheus {
   url: string;
   /** The raw value of an instant query, for waiting on scrapes. */
   value(promql: string): Promise<number | undefined>;
+  /** Stops the process as an outage would, keeping its port, config and data for `restart`. */
+  interrupt(): Promise<void>;
+  /** Starts it again after `interrupt`, on the same port with the same data, and waits until it is ready. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,43 +41,53 @@ export async function startPrometheus(targets: readonly string[]): Promise<Runni
   ].join('\n');
   await writeFile(path.join(dir, 'prometheus.yml'), config);
   const port = await freePort();
-  const child = spawn(
-    PROMETHEUS_BIN,
-    [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+  let stderr = '';
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const launch = async (): Promise<void> => {
+    const started = spawn(
+      PROMETHEUS_BIN,
+      [
+        `--config.file=${path.join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child = started;
+    started.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    exited = new Promise<void>((resolve) => started.on('exit', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (started.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+      const ready = await request(`${url}/-/ready`)
+        .then(async (res) => (await res.body.text(), res.statusCode === 200))
+        .catch(() => false);
+      if (ready) return;
+      if (Date.now() > deadline) throw new Error(`prometheus not ready within 30 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const interrupt = async (): Promise<void> => {
+    if (child?.exitCode === null) child.kill('SIGTERM');
     await exited;
+  };
+  const stop = async (): Promise<void> => {
+    await interrupt();
     await rm(dir, { recursive: true, force: true });
   };
-
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-    const ready = await request(`${url}/-/ready`)
-      .then(async (res) => (await res.body.text(), res.statusCode === 200))
-      .catch(() => false);
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`prometheus not ready within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await launch().catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
 
   return {
     url,
     stop,
+    interrupt,
+    restart: launch,
     async value(promql) {
       const res = await request(`${url}/api/v1/query?${new URLSearchParams({ query: promql }).toString()}`);
       const json = (await res.body.json()) as { data?: { result?: { value: [number, string] }[] } };

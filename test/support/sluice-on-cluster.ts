@@ -24,7 +24,14 @@ export interface Installed {
   /** `kubectl sluice …` as a user runs it: kubectl finds the plugin on PATH. */
   kubectlSluice(args: readonly string[]): Promise<RunResult>;
   sealKeyFile: string;
-  webhook: SluiceProcess;
+  /** The webhook process running now (a new one after `startWebhook`). */
+  readonly webhook: SluiceProcess;
+  /** Stops the webhook (SIGTERM): the apiserver's calls to it fail until `startWebhook`. */
+  stopWebhook(): Promise<void>;
+  /** Starts the webhook again on the same port with the same certs, once `stopWebhook` stopped it. */
+  startWebhook(): Promise<void>;
+  /** SLUICE_LOG_LEVEL of the webhook and of the controllers started for it. */
+  logLevel: string;
   controllerKubeconfig: string;
   dir: string;
   /** Applies the MutatingWebhookConfiguration again, after a test removed it. */
@@ -38,10 +45,13 @@ export interface InstallOptions {
    * so `--native-sidecar auto` decides from it. Its certificates still come from a directory.
    */
   webhookAsksCluster?: boolean;
+  /** The webhook's and its controllers' SLUICE_LOG_LEVEL [info]. */
+  logLevel?: string;
 }
 
 /** Applies what sluice needs from manifests/ and starts and registers the webhook. */
 export async function installSluice(cluster: Cluster, options: InstallOptions = {}): Promise<Installed> {
+  const logLevel = options.logLevel ?? 'info';
   const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   for (const file of ['namespace.yaml', 'crd.yaml', 'rbac.yaml']) {
     await cluster.kubectl(['apply', '-n', 'sluice-system', '-f', new URL(file, MANIFESTS).pathname]);
@@ -57,23 +67,25 @@ export async function installSluice(cluster: Cluster, options: InstallOptions = 
   await writeFile(join(certDir, 'tls.key'), key);
   const port = await freePort();
   const asksCluster = options.webhookAsksCluster === true;
-  const webhook = runSluice(
-    [
-      'webhook',
-      ...(asksCluster ? [] : ['--standalone']),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--cert-dir',
-      certDir,
-      '--seal-key-file',
-      sealKeyFile,
-      '--controller-identity',
-      CONTROLLER_IDENTITY,
-    ],
-    asksCluster ? { KUBECONFIG: cluster.kubeconfigPath } : {},
-  );
+  const runWebhook = (): SluiceProcess =>
+    runSluice(
+      [
+        'webhook',
+        ...(asksCluster ? [] : ['--standalone']),
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--cert-dir',
+        certDir,
+        '--seal-key-file',
+        sealKeyFile,
+        '--controller-identity',
+        CONTROLLER_IDENTITY,
+      ],
+      { SLUICE_LOG_LEVEL: logLevel, ...(asksCluster ? { KUBECONFIG: cluster.kubeconfigPath } : {}) },
+    );
+  let webhook = runWebhook();
   await webhook.waitForLog('listening', 20_000);
   const registerWebhook = async (): Promise<void> => {
     await cluster.apply(
@@ -95,7 +107,17 @@ export async function installSluice(cluster: Cluster, options: InstallOptions = 
         },
       }),
     sealKeyFile,
-    webhook,
+    get webhook() {
+      return webhook;
+    },
+    async stopWebhook() {
+      await webhook.stop();
+    },
+    async startWebhook() {
+      webhook = runWebhook();
+      await webhook.waitForLog('listening', 20_000);
+    },
+    logLevel,
     controllerKubeconfig,
     dir,
     registerWebhook,
@@ -197,33 +219,36 @@ export async function startController(
   identity = `controller-${randomBytes(3).toString('hex')}`,
   port = data.controllerPort,
 ): Promise<ControllerRun> {
-  const controller = runSluice([
-    'controller',
-    '--kubeconfig',
-    installed.controllerKubeconfig,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--watch-namespace',
-    namespace,
-    '--identity',
-    identity,
-    '--lease-name',
-    `sluice-${namespace}`,
-    '--lease-duration',
-    '3s',
-    '--tick',
-    '500ms',
-    '--metrics-provider',
-    'prometheus',
-    '--prometheus-url',
-    data.prometheus.url,
-    '--seal-key-file',
-    installed.sealKeyFile,
-    '--canary-url-template',
-    data.v2.url,
-  ]);
+  const controller = runSluice(
+    [
+      'controller',
+      '--kubeconfig',
+      installed.controllerKubeconfig,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--watch-namespace',
+      namespace,
+      '--identity',
+      identity,
+      '--lease-name',
+      `sluice-${namespace}`,
+      '--lease-duration',
+      '3s',
+      '--tick',
+      '500ms',
+      '--metrics-provider',
+      'prometheus',
+      '--prometheus-url',
+      data.prometheus.url,
+      '--seal-key-file',
+      installed.sealKeyFile,
+      '--canary-url-template',
+      data.v2.url,
+    ],
+    { SLUICE_LOG_LEVEL: installed.logLevel },
+  );
   await controller.waitForLog('controllerStarted', 20_000);
   return Object.assign(controller, { port });
 }
