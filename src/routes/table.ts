@@ -13,7 +13,12 @@ import { headerMatchSchema, stickyKeySchema } from './match.js';
 export const routeCanarySchema = z.object({
   url: z
     .string()
-    .refine((s) => URL.canParse(s) && new URL(s).protocol === 'http:', 'expected an http:// URL')
+    // abort: zod runs every check of a field by default, and the next one cannot read a string that is
+    // not a URL (it would throw, and the proxy would take a bad table for an unreachable route server).
+    .refine((s) => URL.canParse(s) && new URL(s).protocol === 'http:', {
+      message: 'expected an http:// URL',
+      abort: true,
+    })
     .refine((s) => {
       const url = new URL(s);
       return url.pathname === '/' && url.search === '' && url.username === '';
