@@ -1,3 +1,4 @@
+import { benchMatch } from './match.js';
 import { benchProxy, type ProxyBenchResult } from './proxy.js';
 import { MissingToolError, requireTools } from './tools.js';
 import { benchWebhook, type WebhookVariant } from './webhook.js';
@@ -5,16 +6,17 @@ import { benchWebhook, type WebhookVariant } from './webhook.js';
 /**
  * `npm run bench`: every figure is measured against a baseline in the same run. Not a test: it never
  * fails on timing. BENCH_QUICK=1 runs one short round, to check that the benchmark itself works;
- * BENCH_ONLY=proxy or BENCH_ONLY=webhook runs one section.
+ * BENCH_ONLY=proxy, BENCH_ONLY=match or BENCH_ONLY=webhook runs one section.
  */
 const quick = process.env['BENCH_QUICK'] === '1';
 const only = process.env['BENCH_ONLY'];
-if (only !== undefined && only !== 'proxy' && only !== 'webhook')
-  throw new Error(`BENCH_ONLY is proxy or webhook, not ${only}`);
+const SECTIONS = ['proxy', 'match', 'webhook'];
+if (only !== undefined && !SECTIONS.includes(only))
+  throw new Error(`BENCH_ONLY is ${SECTIONS.join(', ')}, not ${only}`);
 const log = (line: string) => console.log(line);
 
 let proxyFigures: (ProxyBenchResult & { nginxUpstream: ProxyBenchResult }) | undefined;
-if (only !== 'webhook') {
+if (only === undefined || only === 'proxy') {
   try {
     requireTools([
       { command: 'nginx', debianPackage: 'nginx-light' },
@@ -38,11 +40,16 @@ if (only !== 'webhook') {
   proxyFigures = { ...proxy, nginxUpstream: proxyBound };
 }
 
+const match =
+  only === undefined || only === 'match'
+    ? benchMatch({ rounds: quick ? 1 : 5, iterations: quick ? 20_000 : 200_000, log })
+    : undefined;
+
 /** BENCH_WEBHOOKS: more webhooks to run beside this build's, a JSON list (see bench/webhook.ts). */
 const variants = JSON.parse(process.env['BENCH_WEBHOOKS'] ?? '[]') as WebhookVariant[];
 
 const webhook =
-  only === 'proxy'
+  only !== undefined && only !== 'webhook'
     ? undefined
     : await benchWebhook({
         iterations: quick ? 1_000 : 5_000,
@@ -56,4 +63,4 @@ const webhook =
         log,
       });
 
-console.log(JSON.stringify({ ...proxyFigures, ...(webhook && { webhook }) }));
+console.log(JSON.stringify({ ...proxyFigures, ...(match && { match }), ...(webhook && { webhook }) }));

@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import type { Logger } from '../src/log.js';
-import { localOnlyTable, routeTableSchema, type RouteTable } from '../src/routes/table.js';
+import {
+  localOnlyTable,
+  routeTableSchema,
+  routeVersionSchema,
+  type RouteTable,
+} from '../src/routes/table.js';
 import { ROUTE_HOLD_MS } from '../src/routes/server.js';
 
 export interface RouteClientOptions {
@@ -100,11 +105,12 @@ export class RouteClient {
     const parsed = routeTableSchema.safeParse(body);
     if (!parsed.success) {
       // Remember the rejected version so that the next poll waits for a change instead of spinning on it.
-      const version = (body as { version?: unknown } | undefined)?.version;
-      if (typeof version === 'string' && version === this.known) {
+      // A version that is itself malformed is not remembered: it could not be sent back in If-None-Match.
+      const version = routeVersionSchema.safeParse((body as { version?: unknown } | undefined)?.version);
+      if (version.success && version.data === this.known) {
         throw new RouteServerError('route server resent a table that was rejected');
       }
-      this.known = typeof version === 'string' ? version : this.known;
+      if (version.success) this.known = version.data;
       this.options.logger.error(
         { url: this.url, issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
         'routeTableRejected',

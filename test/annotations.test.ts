@@ -120,6 +120,14 @@ describe('canary annotations', () => {
     expect(errors[0]?.message).toContain(`"${value}"`);
   });
 
+  it('denies a regex that RE2 does not accept, saying which syntax and what to write', () => {
+    expect(errorsOf({ 'sluice.dev/match': 'x-user~^(?!bot-)' })[0]?.message).toBe(
+      'sluice.dev/match: "x-user~^(?!bot-)" is not valid: "x-user~^(?!bot-)": invalid regular expression ' +
+        '(RE2 syntax): invalid or unsupported Perl syntax: `(?!` (lookahead and lookbehind are not supported); ' +
+        'write header=value, header~regex or cookie:name=value',
+    );
+  });
+
   it('says what is allowed', () => {
     expect(errorsOf({ 'sluice.dev/interval': '2s' })[0]?.message).toBe(
       'sluice.dev/interval: "2s" is not valid: expected a duration of at least 5s',

@@ -1,3 +1,4 @@
+import { RE2JS, RE2JSException } from 're2js';
 import { z } from 'zod';
 
 /**
@@ -9,6 +10,11 @@ import { z } from 'zod';
  *   cookie:canary=always    cookie `canary` equals `always`
  *
  * A list matches when any one of its entries does.
+ *
+ * Regexes are RE2 syntax and run on re2js, a port of RE2: matching takes time linear in the header's
+ * length whatever the pattern, because any client chooses the header and a backtracking engine lets one
+ * request with a crafted value stall the proxy (`^(a+)+$` against 4,000 `a`s and a `!`). The price is
+ * what RE2 leaves out of JavaScript's syntax: lookaround and backreferences.
  */
 
 export const headerNameSchema = z
@@ -16,14 +22,34 @@ export const headerNameSchema = z
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name (letters, digits, -)')
   .transform((s) => s.toLowerCase());
 
-const isRegex = (source: string): boolean => {
+/** A compiled header regex: `test` is true when the pattern matches anywhere in the value. */
+export type HeaderRegex = RE2JS;
+
+/** Compiles a regex in RE2 syntax; throws RE2JSException. */
+export function compileHeaderRegex(source: string): HeaderRegex {
+  return RE2JS.compile(source);
+}
+
+/** JavaScript habits that RE2 refuses, and what to write instead: the hint added to the parser's reason. */
+const JS_ONLY_SYNTAX: readonly (readonly [RegExp, string])[] = [
+  [/\(\?<?[=!]/, 'lookahead and lookbehind are not supported'],
+  [/\\(?:[1-9]|k<)/, 'backreferences are not supported'],
+  [/\\u/, 'write a code point as \\x{41}, not \\u0041'],
+  [/\[\^\]/, 'write (?s:.) for any character, not [^]'],
+];
+
+/** Why RE2 refuses a pattern, with a hint when it is JavaScript-only syntax; undefined when it compiles. */
+export function regexProblem(source: string): string | undefined {
   try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
+    compileHeaderRegex(source);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof RE2JSException)) throw err;
+    const reason = err.message.replace(/^error parsing regexp: /, '');
+    const hint = JS_ONLY_SYNTAX.find(([syntax]) => syntax.test(source))?.[1];
+    return `invalid regular expression (RE2 syntax): ${reason}${hint === undefined ? '' : ` (${hint})`}`;
   }
-};
+}
 
 /** The wire form of one match; exactly one of header/cookie and one of exact/regex. */
 export const headerMatchSchema = z
@@ -34,7 +60,14 @@ export const headerMatchSchema = z
       .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a cookie name')
       .optional(),
     exact: z.string().max(1024).optional(),
-    regex: z.string().max(1024).refine(isRegex, 'expected a valid regular expression').optional(),
+    regex: z
+      .string()
+      .max(1024)
+      .superRefine((source, ctx) => {
+        const problem = regexProblem(source);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
   })
   .refine((m) => (m.header === undefined) !== (m.cookie === undefined), 'set exactly one of header, cookie')
   .refine((m) => (m.exact === undefined) !== (m.regex === undefined), 'set exactly one of exact, regex');

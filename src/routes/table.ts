@@ -13,7 +13,12 @@ import { headerMatchSchema, stickyKeySchema } from './match.js';
 export const routeCanarySchema = z.object({
   url: z
     .string()
-    .refine((s) => URL.canParse(s) && new URL(s).protocol === 'http:', 'expected an http:// URL')
+    // abort: zod runs every check of a field by default, and the next one cannot read a string that is
+    // not a URL (it would throw, and the proxy would take a bad table for an unreachable route server).
+    .refine((s) => URL.canParse(s) && new URL(s).protocol === 'http:', {
+      message: 'expected an http:// URL',
+      abort: true,
+    })
     .refine((s) => {
       const url = new URL(s);
       return url.pathname === '/' && url.search === '' && url.username === '';
@@ -24,8 +29,16 @@ export const routeCanarySchema = z.object({
   sticky: stickyKeySchema.nullable().default(null),
 });
 
+/**
+ * A table's version travels back in `If-None-Match: "<version>"`, so it is an ETag's opaque tag: printable
+ * ASCII without `"`. Anything else could not be sent back, and the proxy's polls would fail for good.
+ */
+export const routeVersionSchema = z
+  .string()
+  .regex(/^[\x21\x23-\x7e]{1,128}$/, 'expected 1 to 128 printable ASCII characters, no spaces or "');
+
 export const routeTableSchema = z.object({
-  version: z.string().min(1).max(128),
+  version: routeVersionSchema,
   canary: routeCanarySchema.nullable(),
 });
 

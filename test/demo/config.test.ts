@@ -39,6 +39,12 @@ describe("the demo's release options", () => {
     expect(messages.join('\n')).not.toMatch(/sluice\.dev/);
   });
 
+  it('refuse a regex that RE2 does not accept, as the webhook does, naming the flag', () => {
+    expect(() => demoReleaseConfig({ segment: 'x-user~(a)\\1' }, 5_000)).toThrow(
+      /--segment.*backreferences are not supported/,
+    );
+  });
+
   it('refuse a progress deadline that does not outlast one interval', () => {
     expect(() => demoReleaseConfig({ progressDeadline: '5s' }, 5_000)).toThrow(InvalidReleaseOptionError);
   });

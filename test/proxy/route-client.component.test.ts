@@ -1,23 +1,35 @@
+import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RouteClient } from '../../proxy/route-client.js';
 import type { RouteTable } from '../../src/routes/table.js';
-import { eventually, quietLogger, startRouteServer, type RouteServer } from '../support/servers.js';
+import { listen } from '../../src/server.js';
+import { cleanupAfterEach, closeAll, eventually, quietLogger, startRouteServer } from '../support/servers.js';
 
-let routes: RouteServer | undefined;
-let client: RouteClient | undefined;
+const { defer } = cleanupAfterEach(afterEach);
 
-afterEach(async () => {
-  await client?.stop();
-  await routes?.close();
-});
+/** A route server that answers each poll with the next body of a script, then holds. */
+async function scriptedRouteServer(bodies: string[]) {
+  const ifNoneMatch: (string | undefined)[] = [];
+  const server = http.createServer((req, res) => {
+    ifNoneMatch.push(req.headers['if-none-match']);
+    const body = bodies.shift();
+    if (body === undefined) return; // Held until the test ends.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(body);
+  });
+  const port = await listen(server, 0, '127.0.0.1');
+  defer(() => closeAll(server));
+  return { url: `http://127.0.0.1:${port}`, ifNoneMatch };
+}
 
-describe('the route client', () => {
+describe("the proxy's route client", () => {
   it('asks for every table over one kept-alive connection', async () => {
-    routes = await startRouteServer();
+    const routes = await startRouteServer();
+    defer(() => routes.close());
     let connections = 0;
     routes.server.on('connection', () => connections++);
     const applied: RouteTable[] = [];
-    client = new RouteClient({
+    const client = new RouteClient({
       controlUrl: routes.url,
       namespace: 'shop',
       deployment: 'podinfo',
@@ -26,6 +38,7 @@ describe('the route client', () => {
       apply: (table) => applied.push(table),
     });
     client.start();
+    defer(() => client.stop());
     for (const weight of [10, 20, 30, 40]) {
       const table = routes.store.set('shop', 'podinfo', { url: 'http://podinfo-canary.shop:9898', weight });
       await eventually(() => applied.at(-1)?.version === table.version, 5_000, `weight ${weight}`);
@@ -33,5 +46,41 @@ describe('the route client', () => {
     // A change answers every proxy's held poll at once: new connections for the next polls, from a
     // thousand proxies, would overflow the route server's accept queue.
     expect(connections).toBe(1);
+  });
+
+  it.each([
+    ['bad\u0000version', 'valid'],
+    ['ver"sion', 'valid'],
+    ['v\u0151', 'valid'],
+    ['two words', 'valid'],
+    ['bad\u0000version', 'invalid'],
+    ['v\u0151', 'invalid'],
+  ])('rejects a table versioned %j (canary %s) and keeps polling for the next', async (version, kind) => {
+    const canary = kind === 'valid' ? { url: 'http://127.0.0.1:9', weight: 10 } : 'garbage';
+    const server = await scriptedRouteServer([
+      JSON.stringify({ version, canary }),
+      JSON.stringify({ version: 'v2', canary: { url: 'http://127.0.0.1:9', weight: 10 } }),
+    ]);
+    const applied: RouteTable[] = [];
+    let onApply!: () => void;
+    const appliedOnce = new Promise<void>((resolve) => (onApply = resolve));
+    const client = new RouteClient({
+      controlUrl: server.url,
+      namespace: 'shop',
+      deployment: 'podinfo',
+      ttlMs: 60_000,
+      logger: quietLogger,
+      minBackoffMs: 10,
+      apply: (table) => {
+        applied.push(table);
+        onApply();
+      },
+    });
+    client.start();
+    defer(() => client.stop());
+    await appliedOnce;
+    expect(applied.map((t) => t.version)).toEqual(['v2']);
+    // The rejected version is not sent back: it may not even be a valid header value.
+    expect(server.ifNoneMatch.slice(0, 2)).toEqual([undefined, undefined]);
   });
 });

@@ -3,12 +3,15 @@ import {
   BUCKETS,
   chooseDestination,
   compileRoute,
+  compileValueTest,
   cookieValue,
   rawHeaderReader,
   stickyBucket,
   type CompiledRoute,
 } from '../../proxy/router.js';
+import { compileHeaderRegex } from '../../src/routes/match.js';
 import { routeTableSchema, type RouteCanaryInput } from '../../src/routes/table.js';
+import { seededRandom } from '../support/random.js';
 
 const route = (canary: Partial<RouteCanaryInput> | null): CompiledRoute =>
   compileRoute(
@@ -54,6 +57,34 @@ describe('route choice', () => {
       'local',
     );
     expect(chooseDestination(r, 'primary', headers({ cookie: 'canary=never' }), never)).toBe('local');
+  });
+
+  it('matches in RE2 syntax, a catastrophic pattern included', () => {
+    const r = route({
+      match: [
+        { header: 'x-user', regex: '(?i)^qa-' },
+        { header: 'x-team', regex: '^(a+)+$' },
+      ],
+    });
+    expect(chooseDestination(r, 'primary', headers({ 'x-user': 'QA-17' }), never)).toBe('canary');
+    expect(chooseDestination(r, 'primary', headers({ 'x-team': 'a'.repeat(4_000) }), never)).toBe('canary');
+    expect(chooseDestination(r, 'primary', headers({ 'x-team': `${'a'.repeat(4_000)}!` }), never)).toBe(
+      'local',
+    );
+  });
+
+  it('refuses a whole table when one regex is not RE2 syntax', () => {
+    const parsed = routeTableSchema.safeParse({
+      version: 'v1',
+      canary: {
+        url: 'http://podinfo-canary.shop:9898',
+        weight: 10,
+        match: [{ header: 'traffic', exact: 'test' }],
+        segment: [{ header: 'x-user', regex: '^(?!bot)' }],
+      },
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(['canary', 'segment', 0, 'regex']);
   });
 
   it('applies the weight only inside the segment', () => {
@@ -113,6 +144,50 @@ describe('route choice', () => {
       counts[b] = (counts[b] ?? 0) + 1;
     }
     for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(500);
+  });
+});
+
+describe('header regexes', () => {
+  // Literal alternations run on RegExp, for speed; RE2, which runs everything else, is the oracle.
+  const PATTERNS = [
+    '^qa-',
+    '@example\\.com$',
+    '^(de|fr|it)$',
+    '(iPhone|Android)',
+    'a|b$',
+    '^x(?:y|)z',
+    '\\(\\)\\$',
+    '',
+    '^[a-z]+$',
+    '(?i)qa',
+    '^(a+)+$',
+    'a.c',
+  ];
+  const next = seededRandom(15);
+  const values = Array.from({ length: 2_000 }, () =>
+    Array.from(
+      { length: Math.floor(next() * 12) },
+      () => 'qa-dfritezyxbcAiPhone@$().'[Math.floor(next() * 26)],
+    ).join(''),
+  );
+
+  it.each(PATTERNS)('finds %j where RE2 does', (pattern) => {
+    const proxy = compileValueTest(pattern);
+    const re2 = compileHeaderRegex(pattern);
+    for (const value of [
+      ...values,
+      'qa-',
+      'x@example.com',
+      'fr',
+      'iPhone',
+      'b',
+      'xz',
+      'xyz',
+      '()$',
+      'a'.repeat(30),
+    ]) {
+      expect(proxy.test(value), `${pattern} on ${JSON.stringify(value)}`).toBe(re2.test(value));
+    }
   });
 });
 

@@ -25,6 +25,24 @@ describe('header matches in annotation syntax', () => {
     expect(() => parseMatch(text)).toThrow(InvalidMatchError);
   });
 
+  it.each([
+    ['x-user~^(?=qa)', 'lookahead and lookbehind are not supported'],
+    ['x-user~(?<!a)b', 'lookahead and lookbehind are not supported'],
+    ['x-user~(a)\\1', 'backreferences are not supported'],
+    ['x-user~\\u0041', 'write a code point as \\x{41}'],
+    ['x-user~[^]', 'write (?s:.) for any character'],
+    ['x-user~a{1001}', 'invalid repeat count'],
+  ])('refuses %j, which RE2 does not accept, with a hint', (text, hint) => {
+    expect(() => parseMatch(text)).toThrow(InvalidMatchError);
+    expect(() => parseMatch(text)).toThrow(hint);
+  });
+
+  it('accepts what RE2 adds to JavaScript syntax: inline flags, Unicode classes, named groups', () => {
+    for (const text of ['x-user~(?i)^QA-', 'x-user~^\\p{L}+$', 'x-user~^(?P<team>qa|dev)-']) {
+      expect(parseMatch(text).regex).toBe(text.slice('x-user~'.length));
+    }
+  });
+
   it('writes back what it reads', () => {
     for (const text of ['traffic=test', 'x-user~^qa-', 'cookie:canary=always']) {
       expect(formatMatch(parseMatch(text))).toBe(text);
