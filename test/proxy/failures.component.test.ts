@@ -119,8 +119,10 @@ describe('invalid route tables', () => {
     const primary = await app('v1');
     const canary = await app('v2');
     let body: unknown = { version: 'good', canary: { url: canary.url, weight: 100 } };
+    let pollsAfterBad = 0;
     const server = http.createServer((req, res) => {
       const known = req.headers['if-none-match'];
+      if (known === '"bad"') pollsAfterBad++;
       const version = (body as { version: string }).version;
       if (known === `"${version}"`) {
         setTimeout(() => {
@@ -137,7 +139,9 @@ describe('invalid route tables', () => {
     const proxy = await proxyFor(primary.port, { controlUrl: `http://127.0.0.1:${port}` });
     await eventually(() => proxy.route().version === 'good');
     body = { version: 'bad', canary: badCanary };
-    await new Promise((r) => setTimeout(r, 600));
+    // The proxy remembers a rejected version so as not to spin on it: its poll that names it proves that it
+    // has read the bad table and decided on it.
+    await eventually(() => pollsAfterBad > 0, 10_000, 'the proxy to poll again after the bad table');
     expect(proxy.route().version).toBe('good');
     expect((await get(`http://127.0.0.1:${proxy.port}/`)).body).toBe('v2');
   });

@@ -2,7 +2,14 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen } from '../../src/server.js';
-import { cleanupAfterEach, get, metricsText, sampleValue, startTestProxy } from '../support/servers.js';
+import {
+  cleanupAfterEach,
+  eventually,
+  get,
+  metricsText,
+  sampleValue,
+  startTestProxy,
+} from '../support/servers.js';
 
 /**
  * HTTP/1.1 as the proxy frames it on each leg: bodies by length or in chunks, HTTP/1.0 clients,
@@ -263,7 +270,10 @@ describe('what the review of the raw-socket proxy found', () => {
   it('still times out a request to a canary withdrawn while it waits, and falls back', async () => {
     const primary = await app('v1');
     // Accepts, reads, never answers.
-    const silent = net.createServer((socket) => socket.resume());
+    let received = 0;
+    const silent = net.createServer((socket) =>
+      socket.on('data', (chunk: Buffer) => (received += chunk.length)),
+    );
     const silentPort = await listen(silent, 0, '127.0.0.1');
     defer(
       () =>
@@ -278,7 +288,7 @@ describe('what the review of the raw-socket proxy found', () => {
       canary: { url: `http://127.0.0.1:${silentPort}`, weight: 100, match: [], segment: [], sticky: null },
     });
     const pending = get(`http://127.0.0.1:${proxy.port}/`);
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => received > 0, 5_000, 'the request to reach the canary');
     proxy.applyRoute({ version: 'none', canary: null });
     const answer = await pending;
     expect(answer.body).toBe('v1');
