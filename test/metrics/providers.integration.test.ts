@@ -52,6 +52,13 @@ function startCountersOnlyTarget(): Promise<Upstream> {
 
 const SCRAPED_TOTAL = 'sum(sluice_proxy_requests_total{role="primary"})';
 
+/** Waits until Prometheus has scraped every target `n` more times than it had when called. */
+async function scrapesOfEveryTarget(n: number, what: string): Promise<void> {
+  const scrapes = async () => (await prometheus.value('min(count_over_time(up[10m]))')) ?? 0;
+  const start = await scrapes();
+  await eventually(async () => (await scrapes()) >= start + n, 20_000, what);
+}
+
 beforeAll(async () => {
   release = await startReleaseRig({ primaries: 2, weight: 30, failEvery: FAIL_EVERY, delayMs: DELAY_MS });
   countersOnly = await startCountersOnlyTarget();
@@ -72,7 +79,7 @@ beforeAll(async () => {
   await directProvider.scrape(target);
   // Prometheus's window holds only the scrapes after its start: let two of them see the counters before
   // the load, so that its first sample in the window is a baseline and not a guess.
-  await new Promise((r) => setTimeout(r, 2_500));
+  await scrapesOfEveryTarget(2, 'two scrapes before the load');
 
   sent = await release.load(600, 6);
   const expected = warmTotal + 600;
@@ -81,7 +88,7 @@ beforeAll(async () => {
     20_000,
     'prometheus to scrape the load',
   );
-  await new Promise((r) => setTimeout(r, 1_500));
+  await scrapesOfEveryTarget(1, 'one more scrape after the load');
   const at = Date.now();
   windowMs = at - start;
   const query = { target, windowMs, quantiles: QUANTILES, at };
