@@ -140,7 +140,7 @@ export class Call implements UpstreamListener {
       return Array.isArray(value) ? value[0] : value;
     });
     this.route = route;
-    incoming.body.pause();
+    if (incoming.hasBody) incoming.body.pause();
     this.send(destination);
   }
 
@@ -296,10 +296,11 @@ export class Call implements UpstreamListener {
     const upstream = this.h1 as UpstreamConnection;
     const { incoming } = this;
     const raw: string[] = ['host', incoming.authority ?? this.context.appAuthority];
-    for (let i = 0; i < incoming.rawHeaders.length; i += 2) {
-      const name = incoming.rawHeaders[i] as string;
+    const rawHeaders = incoming.rawHeaders;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i] as string;
       // `te: trailers` means nothing to an HTTP/1.1 app; the rest of requestHeaders' list never comes in HTTP/2.
-      if (name.toLowerCase() !== 'host') raw.push(name, incoming.rawHeaders[i + 1] as string);
+      if (name.toLowerCase() !== 'host') raw.push(name, rawHeaders[i + 1] as string);
     }
     const forwarded = requestHeaders(raw, incoming.clientAddress);
     let head = `${incoming.method} ${incoming.path} HTTP/1.1\r\n${headerLines(forwarded.headers)}`;

@@ -50,7 +50,6 @@ export class H2Incoming implements Incoming {
   readonly path: string;
   readonly authority: string | undefined;
   readonly headers: HeaderFields = {};
-  readonly rawHeaders: string[] = [];
   readonly hasBody: boolean;
   trailers: HeaderFields | undefined;
   private pendingTrailers: HeaderFields | undefined;
@@ -59,7 +58,7 @@ export class H2Incoming implements Incoming {
   constructor(
     readonly stream: http2.ServerHttp2Stream,
     requestHeaders: http2.IncomingHttpHeaders,
-    rawHeaders: readonly string[],
+    private readonly raw: readonly string[],
     readonly clientAddress: string | undefined,
   ) {
     this.method = (requestHeaders[':method'] as string | undefined) ?? 'GET';
@@ -68,9 +67,6 @@ export class H2Incoming implements Incoming {
       (requestHeaders[':authority'] as string | undefined) ?? (requestHeaders.host as string | undefined);
     for (const name of Object.keys(requestHeaders))
       if (name.charCodeAt(0) !== 58 /* : */) this.headers[name] = requestHeaders[name];
-    for (let i = 0; i < rawHeaders.length; i += 2)
-      if ((rawHeaders[i] as string).charCodeAt(0) !== 58)
-        this.rawHeaders.push(rawHeaders[i] as string, rawHeaders[i + 1] as string);
     this.hasBody = !stream.endAfterHeaders;
     stream.on('trailers', (trailers: http2.IncomingHttpHeaders) => {
       this.trailers = trailers;
@@ -83,6 +79,15 @@ export class H2Incoming implements Incoming {
 
   get body(): Readable {
     return this.stream;
+  }
+
+  /** Built only for an HTTP/1.1 upstream. */
+  get rawHeaders(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.raw.length; i += 2)
+      if ((this.raw[i] as string).charCodeAt(0) !== 58)
+        out.push(this.raw[i] as string, this.raw[i + 1] as string);
+    return out;
   }
 
   get responded(): boolean {
