@@ -159,9 +159,11 @@ export class Call implements UpstreamListener {
       if (session instanceof UpstreamError) return this.failed(session, true, true);
       let stream: http2.ClientHttp2Stream;
       try {
+        // A gRPC request never ends with trailers (its spec): the request ends with its last message,
+        // without the round trip through 'wantTrailers' and the empty frame that would carry none.
         stream = session.request(this.h2RequestHeaders(), {
           endStream: !this.incoming.hasBody,
-          waitForTrailers: this.incoming.hasBody,
+          waitForTrailers: this.incoming.hasBody && !this.grpc,
         });
       } catch (err) {
         // A session going away as the call arrived (GOAWAY, out of stream ids): nothing was sent.
@@ -188,7 +190,8 @@ export class Call implements UpstreamListener {
         });
       }
       if (this.incoming.hasBody) {
-        stream.on('wantTrailers', () => stream.sendTrailers(forwardable(this.incoming.trailers)));
+        if (!this.grpc)
+          stream.on('wantTrailers', () => stream.sendTrailers(forwardable(this.incoming.trailers)));
         this.attachBody({
           write: (chunk) => stream.write(chunk),
           end: () => stream.end(),
@@ -211,7 +214,7 @@ export class Call implements UpstreamListener {
     const headers = incoming.headers;
     for (const name of Object.keys(headers)) {
       const value = headers[name];
-      if (value === undefined || REQUEST_DROPPED.has(name)) continue;
+      if (value === undefined || name.charCodeAt(0) === 58 || REQUEST_DROPPED.has(name)) continue;
       if (name === 'te') {
         if (value === 'trailers') out.te = value;
       } else if (name === 'x-forwarded-for') forwardedFor = Array.isArray(value) ? value.join(', ') : value;
@@ -244,14 +247,12 @@ export class Call implements UpstreamListener {
     }
   }
 
+  /** The app's response fields for the client, in Node's object for them (made for this event alone). */
   private responseFields(headers: http2.IncomingHttpHeaders): HeaderFields {
-    const fields: HeaderFields = {};
-    for (const name of Object.keys(headers)) {
-      if (name.charCodeAt(0) === 58 || RESPONSE_DROPPED.has(name)) continue;
-      fields[name] = headers[name];
-    }
-    fields[ROUTE_HEADER] = this.destination === 'canary' ? 'canary' : this.context.role;
-    return fields;
+    for (const name of Object.keys(headers))
+      if (name.charCodeAt(0) === 58 || RESPONSE_DROPPED.has(name)) Reflect.deleteProperty(headers, name);
+    headers[ROUTE_HEADER] = this.destination === 'canary' ? 'canary' : this.context.role;
+    return headers;
   }
 
   private h2Closed(

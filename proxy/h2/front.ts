@@ -67,6 +67,9 @@ export class H2Front {
         },
         (req, res) => this.onH1Request(req, res),
       );
+      // Node's server times a request head only on a socket it accepted itself: a connection quiet this
+      // long (nothing either way) is closed instead, as the HTTP/1.1 path closes an idle one.
+      this.h1.setTimeout(options.clientIdleMs);
       this.h1.on('clientError', (_err, socket: net.Socket) => {
         if (socket.writable)
           socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

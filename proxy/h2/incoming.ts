@@ -9,7 +9,7 @@ import { resetStream } from './reset.js';
  * the answer back through it.
  */
 
-/** Header fields by lower-case name, without pseudo-headers. */
+/** Header fields by lower-case name. */
 export type HeaderFields = Record<string, string | string[] | undefined>;
 
 export interface Incoming {
@@ -17,7 +17,7 @@ export interface Incoming {
   readonly path: string;
   /** The request's authority (`:authority`, else `host`), if it named one. */
   readonly authority: string | undefined;
-  /** Lower-case names; repeated fields as arrays, cookies joined with `; `; no pseudo-headers. */
+  /** Lower-case names; repeated fields as arrays, cookies joined with `; `; pseudo-headers may be among them. */
   readonly headers: HeaderFields;
   /** The same as a flat [name, value, …] list, for an HTTP/1.1 upstream. */
   readonly rawHeaders: readonly string[];
@@ -49,7 +49,8 @@ export class H2Incoming implements Incoming {
   readonly method: string;
   readonly path: string;
   readonly authority: string | undefined;
-  readonly headers: HeaderFields = {};
+  /** Node's own object, pseudo-headers and all (names beginning with `:` are never a user's). */
+  readonly headers: HeaderFields;
   readonly hasBody: boolean;
   trailers: HeaderFields | undefined;
   private pendingTrailers: HeaderFields | undefined;
@@ -65,8 +66,7 @@ export class H2Incoming implements Incoming {
     this.path = (requestHeaders[':path'] as string | undefined) ?? '/';
     this.authority =
       (requestHeaders[':authority'] as string | undefined) ?? (requestHeaders.host as string | undefined);
-    for (const name of Object.keys(requestHeaders))
-      if (name.charCodeAt(0) !== 58 /* : */) this.headers[name] = requestHeaders[name];
+    this.headers = requestHeaders;
     this.hasBody = !stream.endAfterHeaders;
     stream.on('trailers', (trailers: http2.IncomingHttpHeaders) => {
       this.trailers = trailers;
