@@ -57,6 +57,9 @@ export interface CallContext {
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, HTTP2_HEADER_STATUS } =
   http2.constants;
 
+/** Request body bytes held to send again if the upstream refuses the call unprocessed; as the HTTP/1.1 path holds. */
+const REPLAY_BYTES = 64 * 1024;
+
 const CLIENT_CLOSED = 499;
 const BAD_GATEWAY = 502;
 const GATEWAY_TIMEOUT = 504;
@@ -99,8 +102,14 @@ export class Call implements UpstreamListener {
   /** The client's deadline (`grpc-timeout`), in ms. */
   private readonly deadlineMs: number | undefined;
   private done = false;
-  /** Some of the body was read from the client and sent on: the call cannot go to another upstream. */
+  /**
+   * Some of the body went upstream and is no longer held: the call cannot go to another upstream. The
+   * first REPLAY_BYTES are held until the answer starts, so that a call refused unprocessed (a stream
+   * beyond a GOAWAY, a connection lost before the app read it) can still be sent again whole.
+   */
   private bodySpent = false;
+  private replay: Buffer[] | undefined = [];
+  private replayBytes = 0;
   private bodyEnded = false;
   private retriedStale = false;
   private status = 0;
@@ -234,6 +243,7 @@ export class Call implements UpstreamListener {
     if (this.done) return;
     const status = Number(headers[HTTP2_HEADER_STATUS]);
     this.status = status;
+    this.stopReplay();
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const fields = this.responseFields(headers);
     try {
@@ -330,6 +340,7 @@ export class Call implements UpstreamListener {
   onResponseHead(status: number, _message: string, raw: string[]): boolean {
     const head = this.incoming.method === 'HEAD';
     this.status = status;
+    this.stopReplay();
     const { headers } = responseHeaders(raw, this.destination, this.context.role);
     const fields: HeaderFields = {};
     for (let i = 0; i < headers.length; i += 2) {
@@ -387,6 +398,7 @@ export class Call implements UpstreamListener {
 
   private attachBody(sink: BodySink): void {
     this.sink = sink;
+    if (this.replay !== undefined) for (const chunk of this.replay) sink.write(chunk);
     if (this.bodyEnded) return sink.end();
     const body = this.incoming.body;
     body.on('data', this.onBodyData);
@@ -405,7 +417,12 @@ export class Call implements UpstreamListener {
   private bodyData(chunk: Buffer): void {
     const sink = this.sink;
     if (sink === undefined || sink.gone()) return;
-    this.bodySpent = true;
+    const replay = this.replay;
+    if (replay !== undefined) {
+      this.replayBytes += chunk.length;
+      if (this.replayBytes <= REPLAY_BYTES) replay.push(chunk);
+      else this.stopReplay();
+    }
     if (!sink.write(chunk)) {
       const body = this.incoming.body;
       body.pause();
@@ -419,6 +436,13 @@ export class Call implements UpstreamListener {
     this.bodyEnded = true;
     const sink = this.sink;
     if (sink !== undefined && !sink.gone()) sink.end();
+  }
+
+  /** The body can no longer be sent again: the answer started, or it outgrew what is held. */
+  private stopReplay(): void {
+    if (this.replay === undefined) return;
+    this.replay = undefined;
+    if (this.replayBytes > 0) this.bodySpent = true;
   }
 
   // ---- the answer, from whichever upstream ----

@@ -2,7 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProxyConfig, RunningProxy } from '../../proxy/proxy.js';
-import { echoClient, echoService, grpc, startGrpcApp } from '../support/grpc.js';
+import { echoClient, echoService, grpc, startGrpcApp, unary } from '../support/grpc.js';
 import {
   cleanupAfterEach,
   eventually,
@@ -212,6 +212,33 @@ describe('resets pass both ways', () => {
     expect(upstreamCode).toBe(http2.constants.NGHTTP2_CANCEL);
     const text = await metricsText(proxy);
     expect(sampleValue(text, 'sluice_proxy_requests_total', { code: '499' })).toBe(1);
+  });
+});
+
+describe('the fallback to the local app', () => {
+  it('sends a call the canary refused unprocessed to the local app, body and all', async () => {
+    const grpcApp = await startGrpcApp('v1');
+    defer(() => grpcApp.close());
+    // A canary that refuses every stream, as one does beyond its GOAWAY: REFUSED_STREAM promises the
+    // call was not acted on, though its body had already gone out.
+    const refusing = await h2App((stream) => {
+      stream.on('error', () => undefined);
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    });
+    const proxy = await proxyFor(grpcApp.port, { appProtocol: 'grpc' });
+    proxy.applyRoute({
+      version: 'r1',
+      canary: { url: `http://127.0.0.1:${refusing}`, weight: 100, match: [], segment: [], sticky: null },
+    });
+    const client = echoClient(proxy.port);
+    defer(async () => client.close());
+    const { reply } = await unary(client, 'a body that went out twice');
+    expect(reply).toBe('v1|a body that went out twice');
+    const text = await metricsText(proxy);
+    expect(sampleValue(text, 'sluice_proxy_canary_fallbacks_total')).toBe(1);
+    expect(sampleValue(text, 'sluice_proxy_requests_total', { destination: 'local', grpc_status: '0' })).toBe(
+      1,
+    );
   });
 });
 
