@@ -182,7 +182,7 @@ export class H1Incoming implements Incoming {
   }
 
   sendContinue(): void {
-    this.res.writeContinue();
+    // Node's server answered `Expect` itself before the request was handed over (100, or 417).
   }
 
   write(chunk: Buffer): boolean {

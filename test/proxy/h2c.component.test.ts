@@ -150,6 +150,40 @@ describe('HTTP/1.1 and HTTP/2 clients on one port', () => {
     expect(h2.body).toBe('h2 app GET /c');
   });
 
+  it('answers an HTTP/1.1 client that expects 100-continue once, then forwards its body', async () => {
+    const port = await h2App((stream, headers) => {
+      expect(headers.expect).toBeUndefined();
+      let body = '';
+      stream.on('data', (c: Buffer) => (body += c.toString()));
+      stream.on('end', () => {
+        stream.respond({ ':status': 200 });
+        stream.end(`got ${body}`);
+      });
+    });
+    const proxy = await proxyFor(port, { appProtocol: 'h2c' });
+    let continues = 0;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request({
+        port: proxy.port,
+        host: '127.0.0.1',
+        method: 'POST',
+        headers: { expect: '100-continue', 'content-length': '5' },
+      });
+      req.on('continue', () => {
+        continues++;
+        req.end('hello');
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+    });
+    expect(answer).toBe('got hello');
+    expect(continues).toBe(1);
+  });
+
   it('passes trailers from an HTTP/2 app to both kinds of client', async () => {
     const port = await h2App((stream) => {
       stream.respond({ ':status': 200 }, { waitForTrailers: true });
