@@ -535,10 +535,11 @@ export class Call implements UpstreamListener {
     if (this.h2 !== undefined) resetStream(this.h2, NGHTTP2_CANCEL);
     this.h1?.destroy();
     // A gRPC client resets the call when its deadline passes: the call failed (DEADLINE_EXCEEDED), which
-    // a plain cancel is not. Its deadline ran from before the request reached us; allow for the trip.
+    // a plain cancel is not. Its deadline ran from before the request reached us: a reset within a tenth
+    // of the deadline of it (20 ms at least) is taken for the deadline, allowing for the trip.
     const elapsed = performance.now() - this.startedAt;
     const deadline = this.deadlineMs;
-    const exceeded = deadline !== undefined && elapsed + Math.min(20, deadline / 10) >= deadline;
+    const exceeded = deadline !== undefined && elapsed + Math.max(20, deadline / 10) >= deadline;
     this.record(CLIENT_CLOSED, exceeded ? GRPC_STATUS.DEADLINE_EXCEEDED : undefined);
   }
 

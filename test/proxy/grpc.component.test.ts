@@ -78,6 +78,13 @@ describe('gRPC through the proxy', () => {
     expect(primaryApp.lastMetadata?.get('x-forwarded-for')).toEqual(['127.0.0.1']);
   });
 
+  it('passes messages larger than the HTTP/2 flow-control windows, both ways', async () => {
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const { reply } = await unary(client, big);
+    expect(reply.length).toBe(big.length + 3);
+    expect(reply.startsWith('v1|xxx')).toBe(true);
+  });
+
   it('passes a server-streaming call', async () => {
     const call = client.makeServerStreamRequest<Buffer, Buffer>(
       echoService.serverStream.path,
@@ -142,7 +149,7 @@ describe('gRPC through the proxy', () => {
   it('keeps the deadline: the client gets DEADLINE_EXCEEDED, the app sees the call cancelled', async () => {
     const before = await metricsText(proxy);
     const cancelled = primaryApp.cancelled;
-    const err = (await unary(client, 'sleep:5000', {}, { deadline: Date.now() + 200 }).catch(
+    const err = (await unary(client, 'sleep:5000', {}, { deadline: Date.now() + 1_000 }).catch(
       (e: unknown) => e,
     )) as grpc.ServiceError;
     expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
