@@ -27,6 +27,11 @@ import {
  */
 
 export interface ProxyBenchOptions {
+  /**
+   * Another build's `bin/sluice.js`, run as a fifth path in the same rounds (BENCH_PROXY_BEFORE), so that
+   * a change to the proxy is compared with the build before it under the same load on the machine.
+   */
+  beforeBin?: string | undefined;
   rounds: number;
   seconds: number;
   connections: number;
@@ -44,12 +49,15 @@ export interface ProxyBenchResult {
   p99Ms: number;
   addedP99MsAt500: number;
   rssMiB: number;
-  cpuUsPerRequest: { nginx: number; minimal: number; sluice: number };
+  cpuUsPerRequest: { nginx: number; minimal: number; sluice: number; before?: number };
+  /** With `beforeBin`: the other build's throughput, added p99 and CPU against this one's. */
+  sluiceVsBefore?: number;
+  addedP99MsAt500Before?: number;
 }
 
 const SETTLE_MS = 1_000;
 
-type Path = 'direct' | 'nginx' | 'minimal' | 'sluice';
+type Path = 'direct' | 'nginx' | 'minimal' | 'sluice' | 'before';
 
 const APP_SOURCE = `
 const http = require('node:http');
@@ -79,8 +87,17 @@ export async function benchProxy(
   options: ProxyBenchOptions & { upstream: 'node' | 'nginx' },
 ): Promise<ProxyBenchResult> {
   const { log } = options;
-  const [primaryPort, canaryPort, nginxPort, sluicePort, adminPort, routePort, minimalPort] =
-    await Promise.all(Array.from({ length: 7 }, freePort));
+  const [
+    primaryPort,
+    canaryPort,
+    nginxPort,
+    sluicePort,
+    adminPort,
+    routePort,
+    minimalPort,
+    beforePort,
+    beforeAdmin,
+  ] = await Promise.all(Array.from({ length: 9 }, freePort));
   const upstreams =
     options.upstream === 'nginx'
       ? await startNginx(
@@ -118,27 +135,39 @@ export async function benchProxy(
   const handle = createRouteHandler(store);
   const routeServer = http.createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve) => routeServer.listen(routePort, '127.0.0.1', resolve));
-  const sluice = startChild(process.execPath, [
-    SLUICE_BIN,
-    'proxy',
-    '--app-port', String(primaryPort),
-    '--listen-host', '127.0.0.1',
-    '--listen-port', String(sluicePort),
-    '--admin-port', String(adminPort),
-    '--control-url', `http://127.0.0.1:${routePort}`,
-    '--namespace', 'bench',
-    '--deployment', 'app',
-    '--drain-delay', '0s',
-  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: PROXY_NODE_OPTIONS }); // prettier-ignore
+  const startSluice = (bin: string, port: number, admin: number) =>
+    startChild(process.execPath, [
+      bin,
+      'proxy',
+      '--app-port', String(primaryPort),
+      '--listen-host', '127.0.0.1',
+      '--listen-port', String(port),
+      '--admin-port', String(admin),
+      '--control-url', `http://127.0.0.1:${routePort}`,
+      '--namespace', 'bench',
+      '--deployment', 'app',
+      '--drain-delay', '0s',
+    ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: PROXY_NODE_OPTIONS }); // prettier-ignore
+  const sluice = startSluice(SLUICE_BIN, sluicePort as number, adminPort as number);
+  const before =
+    options.beforeBin === undefined
+      ? undefined
+      : startSluice(options.beforeBin, beforePort as number, beforeAdmin as number);
   const minimal = startChild(process.execPath, [MINIMAL_PROXY, String(minimalPort), String(primaryPort)]);
-  await Promise.all([waitForPort(sluicePort as number), waitForPort(minimalPort as number)]);
+  await Promise.all([
+    waitForPort(sluicePort as number),
+    waitForPort(minimalPort as number),
+    ...(before === undefined ? [] : [waitForPort(beforePort as number)]),
+  ]);
   // Wait for the route table, so that sluice splits from the first request as nginx does.
-  for (;;) {
-    const routes = await fetch(`http://127.0.0.1:${adminPort}/routes`).then(
-      (r) => r.json() as Promise<{ canary: unknown }>,
-    );
-    if (routes.canary !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
+  for (const admin of before === undefined ? [adminPort] : [adminPort, beforeAdmin]) {
+    for (;;) {
+      const routes = await fetch(`http://127.0.0.1:${admin}/routes`).then(
+        (r) => r.json() as Promise<{ canary: unknown }>,
+      );
+      if (routes.canary !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   const urls: Record<Path, string> = {
@@ -146,21 +175,39 @@ export async function benchProxy(
     nginx: `http://127.0.0.1:${nginxPort}/`,
     minimal: `http://127.0.0.1:${minimalPort}/`,
     sluice: `http://127.0.0.1:${sluicePort}/`,
+    before: `http://127.0.0.1:${beforePort}/`,
   };
-  const load: Record<Path, WrkResult[]> = { direct: [], nginx: [], minimal: [], sluice: [] };
-  const probe: Record<Path, ProbeResult[]> = { direct: [], nginx: [], minimal: [], sluice: [] };
+  const paths: Path[] = [
+    'direct',
+    'nginx',
+    'minimal',
+    'sluice',
+    ...(before === undefined ? [] : ['before' as const]),
+  ];
+  const load: Record<Path, WrkResult[]> = { direct: [], nginx: [], minimal: [], sluice: [], before: [] };
+  const probe: Record<Path, ProbeResult[]> = { direct: [], nginx: [], minimal: [], sluice: [], before: [] };
   // CPU per request is steadier than throughput when other work shares the cores.
-  const cpuPerRequest: Record<Exclude<Path, 'direct'>, number[]> = { nginx: [], minimal: [], sluice: [] };
-  const pids = { nginx: splitter.pid, minimal: minimal.pid as number, sluice: sluice.pid as number };
+  const cpuPerRequest: Record<Exclude<Path, 'direct'>, number[]> = {
+    nginx: [],
+    minimal: [],
+    sluice: [],
+    before: [],
+  };
+  const pids = {
+    nginx: splitter.pid,
+    minimal: minimal.pid as number,
+    sluice: sluice.pid as number,
+    before: before?.pid ?? 0,
+  };
   let peakRss = 0;
   try {
     log(
-      `proxy, ${options.upstream} upstream: ${options.rounds} rounds × (direct, nginx, minimal, sluice); ${options.connections} connections for ` +
+      `proxy, ${options.upstream} upstream: ${options.rounds} rounds × (${paths.join(', ')}); ${options.connections} connections for ` +
         `${options.seconds} s, then 1 connection at ${options.probeRate} req/s for ${options.probeSeconds} s. ` +
         `wrk, the proxies and the upstreams share this machine's cores.`,
     );
     for (let round = 1; round <= options.rounds; round++) {
-      for (const path of ['direct', 'nginx', 'minimal', 'sluice'] as const) {
+      for (const path of paths) {
         const sample = () => {
           if (path === 'sluice' && sluice.pid !== undefined) peakRss = Math.max(peakRss, rssMiB(sluice.pid));
         };
@@ -185,6 +232,7 @@ export async function benchProxy(
     }
   } finally {
     await stopChild(sluice);
+    if (before !== undefined) await stopChild(before);
     await stopChild(minimal);
     routeServer.close();
     await splitter.stop();
@@ -203,7 +251,12 @@ export async function benchProxy(
       `${(rps('sluice') / rps('minimal')).toFixed(2)} × the minimal forwarder); added at ${options.probeRate}/s over direct: ` +
       `${added('nginx')}, ${added('minimal')}, ${added('sluice')}; sluice peak RSS under load ${peakRss.toFixed(1)} MiB; ` +
       `CPU per request: nginx ${median(cpuPerRequest.nginx).toFixed(0)} µs, minimal ` +
-      `${median(cpuPerRequest.minimal).toFixed(0)} µs, sluice ${median(cpuPerRequest.sluice).toFixed(0)} µs`,
+      `${median(cpuPerRequest.minimal).toFixed(0)} µs, sluice ${median(cpuPerRequest.sluice).toFixed(0)} µs` +
+      (before === undefined
+        ? ''
+        : `; before (${options.beforeBin}): ${Math.round(rps('before'))} req/s (sluice ` +
+          `${(rps('sluice') / rps('before')).toFixed(2)} × before), ${added('before')}, ` +
+          `${median(cpuPerRequest.before).toFixed(0)} µs CPU/request`),
   );
   return {
     sluiceVsNginx: round(rps('sluice') / rps('nginx')),
@@ -217,6 +270,11 @@ export async function benchProxy(
       nginx: round(median(cpuPerRequest.nginx), 0),
       minimal: round(median(cpuPerRequest.minimal), 0),
       sluice: round(median(cpuPerRequest.sluice), 0),
+      ...(before !== undefined && { before: round(median(cpuPerRequest.before), 0) }),
     },
+    ...(before !== undefined && {
+      sluiceVsBefore: round(rps('sluice') / rps('before')),
+      addedP99MsAt500Before: round(p99At500('before') - p99At500('direct'), 3),
+    }),
   };
 }

@@ -1,4 +1,5 @@
 import { benchMatch } from './match.js';
+import { benchGrpc, type GrpcBenchResult } from './grpc.js';
 import { benchProxy, type ProxyBenchResult } from './proxy.js';
 import { MissingToolError, requireTools } from './tools.js';
 import { benchWebhook, type WebhookVariant } from './webhook.js';
@@ -6,38 +7,59 @@ import { benchWebhook, type WebhookVariant } from './webhook.js';
 /**
  * `npm run bench`: every figure is measured against a baseline in the same run. Not a test: it never
  * fails on timing. BENCH_QUICK=1 runs one short round, to check that the benchmark itself works;
- * BENCH_ONLY=proxy, BENCH_ONLY=match or BENCH_ONLY=webhook runs one section.
+ * BENCH_ONLY=proxy, BENCH_ONLY=grpc, BENCH_ONLY=match or BENCH_ONLY=webhook runs one section.
+ * BENCH_PROXY_BEFORE=<another build's bin/sluice.js> runs that build as one more path of the proxy section,
+ * in the same rounds.
  */
 const quick = process.env['BENCH_QUICK'] === '1';
 const only = process.env['BENCH_ONLY'];
-const SECTIONS = ['proxy', 'match', 'webhook'];
+const SECTIONS = ['proxy', 'grpc', 'match', 'webhook'];
 if (only !== undefined && !SECTIONS.includes(only))
   throw new Error(`BENCH_ONLY is ${SECTIONS.join(', ')}, not ${only}`);
 const log = (line: string) => console.log(line);
 
-let proxyFigures: (ProxyBenchResult & { nginxUpstream: ProxyBenchResult }) | undefined;
-if (only === undefined || only === 'proxy') {
+const NGINX = { command: 'nginx', debianPackage: 'nginx-light' };
+
+/** A section's tools, or exit 2 naming the Debian packages that have them. */
+function requireOrExit(tools: { command: string; debianPackage: string }[]): void {
   try {
-    requireTools([
-      { command: 'nginx', debianPackage: 'nginx-light' },
-      { command: 'wrk', debianPackage: 'wrk' },
-    ]);
+    requireTools(tools);
   } catch (err) {
     if (!(err instanceof MissingToolError)) throw err;
     console.error(`npm run bench: ${err.message}`);
     process.exit(2);
   }
+}
+
+let proxyFigures: (ProxyBenchResult & { nginxUpstream: ProxyBenchResult }) | undefined;
+if (only === undefined || only === 'proxy') {
+  requireOrExit([NGINX, { command: 'wrk', debianPackage: 'wrk' }]);
   const proxyOptions = {
     rounds: quick ? 1 : 3,
     seconds: quick ? 2 : 10,
     connections: 50,
     probeRate: 500,
     probeSeconds: quick ? 2 : 10,
+    beforeBin: process.env['BENCH_PROXY_BEFORE'],
     log,
   };
   const proxy = await benchProxy({ ...proxyOptions, upstream: 'node' });
   const proxyBound = await benchProxy({ ...proxyOptions, upstream: 'nginx' });
   proxyFigures = { ...proxy, nginxUpstream: proxyBound };
+}
+
+let grpc: GrpcBenchResult | undefined;
+if (only === undefined || only === 'grpc') {
+  requireOrExit([NGINX, { command: 'h2load', debianPackage: 'nghttp2-client' }]);
+  grpc = await benchGrpc({
+    rounds: quick ? 1 : 3,
+    seconds: quick ? 2 : 10,
+    clients: 8,
+    streams: 16,
+    probeRate: 500,
+    probeSeconds: quick ? 2 : 10,
+    log,
+  });
 }
 
 const match =
@@ -63,4 +85,11 @@ const webhook =
         log,
       });
 
-console.log(JSON.stringify({ ...proxyFigures, ...(match && { match }), ...(webhook && { webhook }) }));
+console.log(
+  JSON.stringify({
+    ...proxyFigures,
+    ...(grpc && { grpc }),
+    ...(match && { match }),
+    ...(webhook && { webhook }),
+  }),
+);

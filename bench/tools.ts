@@ -14,7 +14,7 @@ export class MissingToolError extends Error {
     super(
       `the benchmark runs ${missing.map((m) => m.command).join(' and ')}, not found on PATH: ` +
         `install ${missing.length === 1 ? 'it' : 'them'} (on Debian or Ubuntu: apt-get install ${packages}), ` +
-        `or run BENCH_ONLY=webhook`,
+        `or run BENCH_ONLY=webhook or BENCH_ONLY=match, which need neither`,
     );
     this.name = 'MissingToolError';
   }
@@ -286,3 +286,73 @@ export function median(values: number[]): number {
 }
 
 export const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export interface H2loadOptions {
+  /** Connections, each with up to `streams` requests in flight. */
+  clients: number;
+  streams: number;
+  seconds: number;
+  /** Requests per second per connection; unset: as fast as the server answers. */
+  rps?: number;
+  /** A file whose bytes are POSTed as each request's body. */
+  data?: string;
+  headers?: Record<string, string>;
+  onTick?: () => void;
+}
+
+/**
+ * h2load (nghttp2's HTTP/2 load generator), one thread, HTTP/2 with prior knowledge. Its own summary has
+ * no percentiles: they come from its per-request log (start, status, elapsed µs).
+ */
+export async function h2load(url: string, options: H2loadOptions): Promise<WrkResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-h2load-'));
+  const logFile = join(dir, 'requests.tsv');
+  const args = [
+    '-t1',
+    `-c${options.clients}`,
+    `-m${options.streams}`,
+    `-D${options.seconds}`,
+    `--log-file=${logFile}`,
+    ...(options.rps === undefined ? [] : [`--rps=${options.rps}`]),
+    ...(options.data === undefined ? [] : ['-d', options.data]),
+    ...Object.entries(options.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+    url,
+  ];
+  const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const ticker = options.onTick ? setInterval(options.onTick, 250) : undefined;
+  await new Promise((resolve) => child.on('exit', resolve));
+  clearInterval(ticker);
+  children.delete(child);
+  const elapsedMs: number[] = [];
+  let failed = 0;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const [, status, micros] = line.split('\t');
+    if (status === undefined || micros === undefined) continue;
+    if (status !== '200') failed++;
+    elapsedMs.push(Number(micros) / 1000);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  elapsedMs.sort((a, b) => a - b);
+  const summary =
+    /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      out,
+    );
+  const done = Number(summary?.[2] ?? NaN);
+  return {
+    requests: done,
+    requestsPerSecond: Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN),
+    p50Ms: quantile(elapsedMs, 0.5),
+    p99Ms: quantile(elapsedMs, 0.99),
+    errors: failed + Number(summary?.[4] ?? 0) + Number(summary?.[5] ?? 0) + Number(summary?.[6] ?? 0),
+  };
+}
+
+/** One gRPC message as the wire frames it: a compressed flag (0), a 4-byte length, the bytes. */
+export function grpcFrame(message: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
+}

@@ -17,6 +17,13 @@ export const proxyCommand = defineCommand({
     'match and weight, and exports metrics on the admin port.',
   options: {
     appPort: { description: 'the app container port to forward to, on 127.0.0.1', schema: portSchema },
+    appProtocol: {
+      description:
+        'what the app and the canary speak: http (HTTP/1.1), h2c or grpc (HTTP/2 over cleartext); ' +
+        'clients may use HTTP/1.1 or HTTP/2 whatever it is',
+      schema: z.enum(['http', 'h2c', 'grpc']),
+      default: 'http',
+    },
     listenPort: { description: 'the port to take traffic on', schema: listenPortSchema, default: '15080' },
     adminPort: {
       description: 'the port of /metrics, /livez, /readyz, /routes',

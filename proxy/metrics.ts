@@ -1,9 +1,11 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { grpcStatusLabel } from './h2/grpc.js';
 import type { Destination } from './router.js';
 
 /**
  * The proxy's metrics, named as DESIGN.md gives them. Label values are bounded: two destinations, the
- * status codes an upstream can send, and the standard methods (anything else is `other`).
+ * status codes an upstream can send, the standard methods (anything else is `other`), and for gRPC calls
+ * the 17 codes gRPC defines (anything else is `other`).
  */
 
 export interface ProxyIdentity {
@@ -19,7 +21,7 @@ export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'destination' | 'code' | 'method'>;
+  private readonly requests: Counter<'destination' | 'code' | 'method' | 'grpc_status'>;
   private readonly duration: Histogram<'destination'>;
   private readonly fallbacks: Counter;
   private readonly routeVersion: Gauge<'version'>;
@@ -35,8 +37,10 @@ export class ProxyMetrics {
     this.registry.setDefaultLabels({ namespace, deployment, role, revision });
     this.requests = new Counter({
       name: 'sluice_proxy_requests_total',
-      help: 'Requests forwarded, by where they went, the status code answered and the method.',
-      labelNames: ['destination', 'code', 'method'],
+      help:
+        'Requests forwarded, by where they went, the status code answered and the method; gRPC calls also ' +
+        'by their grpc-status.',
+      labelNames: ['destination', 'code', 'method', 'grpc_status'],
       registers,
     });
     this.duration = new Histogram({
@@ -75,7 +79,31 @@ export class ProxyMetrics {
     const key = `${destination} ${code} ${m}`;
     let child = this.requestChildren.get(key);
     if (child === undefined) {
-      child = this.requests.labels(destination, String(code), m);
+      child = this.requests.labels({ destination, code: String(code), method: m });
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+    this.durationChildren[destination].observe(seconds);
+  }
+
+  /**
+   * A request of the HTTP/2 side: for a gRPC call, with its outcome as `grpc_status` ("0" … "16", or
+   * "other"). Any status but 0 is an error for analysis, whatever the HTTP status (gRPC answers 200).
+   */
+  call(
+    destination: Destination,
+    code: number,
+    method: string,
+    grpcStatus: number | undefined,
+    seconds: number,
+  ): void {
+    if (grpcStatus === undefined) return this.request(destination, code, method, seconds);
+    const m = METHODS.has(method) ? method : 'other';
+    const status = grpcStatusLabel(grpcStatus);
+    const key = `${destination} ${code} ${m} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.requests.labels({ destination, code: String(code), method: m, grpc_status: status });
       this.requestChildren.set(key, child);
     }
     child.inc();

@@ -3,6 +3,10 @@ import type { Logger } from '../src/log.js';
 import { localOnlyTable, type RouteTable } from '../src/routes/table.js';
 import { closeServer, createAdminServer, listen, sendJson } from '../src/server.js';
 import { ClientConnection, type ForwardContext } from './connection.js';
+import type { AppProtocol, CallContext } from './h2/call.js';
+import { H2Front } from './h2/front.js';
+import { detectProtocol } from './h2/preface.js';
+import { H2Origin } from './h2/sessions.js';
 import { ProxyMetrics } from './metrics.js';
 import { RouteClient } from './route-client.js';
 import { chooseDestination, compileRoute, rawHeaderReader, type CompiledRoute, type Role } from './router.js';
@@ -11,6 +15,11 @@ import { UpstreamPool } from './upstream.js';
 
 export interface ProxyConfig {
   appPort: number;
+  /**
+   * What the app and the canary speak [http]: `http` is HTTP/1.1; `h2c` and `grpc` are HTTP/2 over
+   * cleartext with prior knowledge. Clients may use either on the listening port, whatever the app speaks.
+   */
+  appProtocol?: AppProtocol;
   /** Where the app listens: the same pod, so loopback. */
   appHost: string;
   listenHost: string;
@@ -57,9 +66,17 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const { logger, role } = config;
   const random = config.random ?? Math.random;
   const metrics = new ProxyMetrics(config);
+  const appProtocol = config.appProtocol ?? 'http';
   const local = newPool(config.appHost, config.appPort, config.upstreamTimeoutMs);
   const canaryPools = new Map<string, UpstreamPool>();
+  const appAuthority = `${config.appHost.includes(':') ? `[${config.appHost}]` : config.appHost}:${config.appPort}`;
+  // An app that speaks HTTP/2 is reached over one HTTP/2 connection per origin, the canary's too.
+  const h2Options = { connectTimeoutMs: Math.min(UPSTREAM_CONNECT_TIMEOUT_MS, config.upstreamTimeoutMs) };
+  const localH2 = new H2Origin(`http://${appAuthority}`, h2Options);
+  const canaryH2 = new Map<string, H2Origin>();
   const connections = new Set<ClientConnection>();
+  /** Connections whose first bytes have not yet said which protocol they speak. */
+  const undecided = new Set<net.Socket>();
   let route: CompiledRoute = compileRoute(localOnlyTable());
   let draining = false;
   metrics.route(route.table.version, 0, false);
@@ -80,9 +97,18 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         pool.close();
       }
     }
-    if (compiled.canary !== null && origin !== undefined && !canaryPools.has(origin)) {
+    for (const [key, h2] of canaryH2) {
+      if (key !== origin) {
+        canaryH2.delete(key);
+        h2.close();
+      }
+    }
+    if (compiled.canary !== null && origin !== undefined) {
       const { hostname, port } = compiled.canary;
-      canaryPools.set(origin, newPool(hostname, port, config.upstreamTimeoutMs));
+      if (appProtocol === 'http' && !canaryPools.has(origin))
+        canaryPools.set(origin, newPool(hostname, port, config.upstreamTimeoutMs));
+      if (appProtocol !== 'http' && !canaryH2.has(origin))
+        canaryH2.set(origin, new H2Origin(origin, h2Options));
     }
     metrics.route(table.version, table.canary?.weight ?? 0, stale);
     logger.info(
@@ -94,7 +120,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const context: ForwardContext = {
     role,
     clientIdleMs: config.clientIdleMs ?? CLIENT_IDLE_MS,
-    appAuthority: `${config.appHost.includes(':') ? `[${config.appHost}]` : config.appHost}:${config.appPort}`,
+    appAuthority,
     metrics,
     logger,
     route(rawHeaders) {
@@ -134,8 +160,35 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   );
   headSweep.unref();
 
+  const callContext: CallContext = {
+    role,
+    appProtocol,
+    appAuthority,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    metrics,
+    logger,
+    route(header) {
+      const current = route;
+      return { destination: chooseDestination(current, role, header, random), route: current };
+    },
+    h2Origin: (destination, current) =>
+      destination === 'canary' ? (canaryH2.get(current.canary?.origin ?? '') ?? localH2) : localH2,
+    h1Pool: (destination, current) => context.pool(destination, current),
+  };
+  const front = new H2Front(callContext, { clientIdleMs: context.clientIdleMs, headersTimeoutMs });
+
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    connections.add(new ClientConnection(socket, context));
+    undecided.add(socket);
+    socket.once('close', () => undecided.delete(socket));
+    detectProtocol(socket, headersTimeoutMs, (protocol) => {
+      undecided.delete(socket);
+      if (protocol === 'http2') front.acceptHttp2(socket);
+      else if (front.takesHttp1) front.acceptHttp1(socket);
+      else {
+        connections.add(new ClientConnection(socket, context));
+        socket.resume();
+      }
+    });
   });
 
   const routeClient =
@@ -169,7 +222,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const adminPort = await listen(admin, config.adminPort, config.listenHost);
   routeClient?.start();
   logger.info(
-    { port, adminPort, appPort: config.appPort, role, controlUrl: config.controlUrl },
+    { port, adminPort, appPort: config.appPort, appProtocol, role, controlUrl: config.controlUrl },
     'proxyListening',
   );
 
@@ -186,11 +239,15 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const connection of connections) connection.closeWhenIdle();
+        for (const socket of undecided) socket.destroy();
+        front.drain();
       });
       clearInterval(headSweep);
       await routeClient?.stop();
       local.close();
       for (const pool of canaryPools.values()) pool.close();
+      localH2.close();
+      for (const h2 of canaryH2.values()) h2.close();
       await closeServer(admin);
     },
   };

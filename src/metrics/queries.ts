@@ -30,8 +30,11 @@ export const queries = {
   requests: (s: QueryScope) =>
     `sum(increase(sluice_proxy_requests_total${selector(s)}[${range(s.windowMs)}]))`,
 
+  // 5xx answers, and gRPC calls that ended with any grpc-status but 0 (gRPC answers 200 either way): two
+  // disjoint sets of series, joined.
   errors: (s: QueryScope) =>
-    `sum(increase(sluice_proxy_requests_total${selector(s, ',code=~"5.."')}[${range(s.windowMs)}]))`,
+    `sum(increase(sluice_proxy_requests_total${selector(s, ',code=~"5.."')}[${range(s.windowMs)}]) or ` +
+    `increase(sluice_proxy_requests_total${selector(s, ',code!~"5..",grpc_status!~"0|"')}[${range(s.windowMs)}]))`,
 
   meanLatencySeconds: (s: QueryScope) =>
     `sum(increase(sluice_proxy_request_duration_seconds_sum${selector(s)}[${range(s.windowMs)}])) / ` +

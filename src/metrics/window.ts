@@ -59,7 +59,7 @@ const matches = (sample: Sample, selector: Selector): boolean =>
   Object.entries(selector).every(([k, v]) => sample.labels[k] === v);
 
 /**
- * One side's numbers from counter increases summed over its proxies: requests and 5xx from the request
+ * One side's numbers from counter increases summed over its proxies: requests and errors from the request
  * counter, mean from the histogram's sum and count, quantiles from its buckets.
  */
 export function sideFromIncreases(
@@ -76,7 +76,7 @@ export function sideFromIncreases(
     if (!matches(sample, selector)) continue;
     if (sample.name === REQUESTS) {
       requests += sample.value;
-      if (/^5\d\d$/.test(sample.labels['code'] ?? '')) errors += sample.value;
+      if (isError(sample.labels)) errors += sample.value;
     } else if (sample.name === `${DURATION}_sum`) {
       seconds += sample.value;
     } else if (sample.name === `${DURATION}_count`) {
@@ -98,6 +98,16 @@ export function sideFromIncreases(
     observations > 0 ? (seconds / observations) * 1000 : null,
     latencyQuantilesMs,
   );
+}
+
+/**
+ * A failed request: a 5xx answer, or a gRPC call that ended with any `grpc-status` but 0 (OK), which a
+ * gRPC server answers with HTTP 200.
+ */
+export function isError(labels: Readonly<Record<string, string>>): boolean {
+  if (/^5\d\d$/.test(labels['code'] ?? '')) return true;
+  const grpcStatus = labels['grpc_status'];
+  return grpcStatus !== undefined && grpcStatus !== '' && grpcStatus !== '0';
 }
 
 /** Rates from counts, null when there were no requests. */

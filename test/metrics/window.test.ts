@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseExposition } from '../../src/metrics/exposition.js';
-import { increaseOver, selectors, sideFromIncreases } from '../../src/metrics/window.js';
+import { increaseOver, isError, selectors, sideFromIncreases } from '../../src/metrics/window.js';
 
 const fixture = readFileSync(new URL('../fixtures/metrics/primary-proxy.txt', import.meta.url), 'utf8');
 
@@ -105,5 +105,28 @@ describe('one side of a release from increases', () => {
       meanLatencyMs: null,
       latencyQuantilesMs: { '0.99': null },
     });
+  });
+});
+
+describe('what counts as an error', () => {
+  it('is a 5xx answer, or a gRPC call whose grpc-status is not 0, whatever its HTTP status', () => {
+    expect(isError({ code: '503' })).toBe(true);
+    expect(isError({ code: '404' })).toBe(false);
+    expect(isError({ code: '200', grpc_status: '0' })).toBe(false);
+    expect(isError({ code: '200', grpc_status: '14' })).toBe(true);
+    expect(isError({ code: '499', grpc_status: '4' })).toBe(true);
+    expect(isError({ code: '499' })).toBe(false);
+    expect(isError({ code: '200', grpc_status: 'other' })).toBe(true);
+  });
+
+  it('reads a gRPC canary whose calls fail with HTTP 200 as failing', () => {
+    const labels = 'namespace="shop",deployment="podinfo",role="primary",revision="abc123"';
+    const text = [
+      `sluice_proxy_requests_total{destination="canary",code="200",method="POST",grpc_status="0",${labels}} 70`,
+      `sluice_proxy_requests_total{destination="canary",code="200",method="POST",grpc_status="13",${labels}} 20`,
+      `sluice_proxy_requests_total{destination="canary",code="502",method="POST",grpc_status="14",${labels}} 10`,
+    ].join('\n');
+    const canary = sideFromIncreases(parseExposition(text), selectors('shop', 'podinfo').canary, []);
+    expect(canary).toMatchObject({ requests: 100, errorRate: 30, successRate: 70 });
   });
 });
