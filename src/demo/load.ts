@@ -65,12 +65,9 @@ export interface LoadGenerator {
 
 const TICK_MS = 50;
 
-export function startLoad(options: LoadOptions): LoadGenerator {
-  for (const target of options.targets) assertLoopback(target);
-  if (options.targets.length === 0) throw new RangeError('the load generator needs at least one target');
-  const maxInFlight = options.maxInFlight ?? 256;
-  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
-  const totals: LoadTotals = {
+/** Totals before the first request. */
+export function noTotals(): LoadTotals {
+  return {
     requests: 0,
     failures: 0,
     canaryRequests: 0,
@@ -82,6 +79,14 @@ export function startLoad(options: LoadOptions): LoadGenerator {
     segmentCanaryRequests: 0,
     skipped: 0,
   };
+}
+
+export function startLoad(options: LoadOptions): LoadGenerator {
+  for (const target of options.targets) assertLoopback(target);
+  if (options.targets.length === 0) throw new RangeError('the load generator needs at least one target');
+  const maxInFlight = options.maxInFlight ?? 256;
+  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+  const totals = noTotals();
   const start = performance.now();
   const inFlight = new Set<Promise<void>>();
   let sent = 0;

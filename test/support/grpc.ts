@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { noTotals, type LoadGenerator, type LoadTotals } from '../../src/demo/load.js';
 
 /**
  * A real gRPC service for component tests, defined without .proto files: grpc-js's generic client and
@@ -45,7 +46,15 @@ export interface GrpcApp {
  * ClientStream answers the messages joined; Bidi echoes each. Every call ends with the trailer
  * `x-served-by: name`.
  */
-export async function startGrpcApp(name: string): Promise<GrpcApp> {
+export async function startGrpcApp(name: string, options: { errorRate?: number } = {}): Promise<GrpcApp> {
+  const errorRate = options.errorRate ?? 0;
+  let unaryCalls = 0;
+  // That share of unary calls fails with INTERNAL, spread evenly: the call numbered n fails when it crosses
+  // a multiple of the rate.
+  const failsNext = (): boolean => {
+    const n = unaryCalls++;
+    return Math.floor((n + 1) * errorRate) > Math.floor(n * errorRate);
+  };
   const server = new grpc.Server();
   const app: GrpcApp = {
     name,
@@ -74,7 +83,7 @@ export async function startGrpcApp(name: string): Promise<GrpcApp> {
     unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       begin(call);
       const text = call.request.toString();
-      if (text === 'fail')
+      if (text === 'fail' || failsNext())
         return callback({ code: grpc.status.INTERNAL, details: 'boom', metadata: trailer() });
       const sleep = /^sleep:(\d+)$/.exec(text);
       const answer = (): void => callback(null, Buffer.from(`${name}|${text}`), trailer());
@@ -161,6 +170,64 @@ export function unary(
       settle();
     });
   });
+}
+
+/**
+ * Steady unary calls at `rate` per second through `port` (a proxy), `testRate` of them with the metadata
+ * `traffic: test`, counted as the demo's load generator counts HTTP requests: a reply from `v2` is the
+ * canary's, a status other than OK a failure. Bounded in time; stop() waits for the calls in flight.
+ */
+export function startGrpcLoad(
+  port: number,
+  options: { rate: number; testRate: number; maxDurationMs: number },
+): LoadGenerator {
+  const client = echoClient(port);
+  const totals = noTotals();
+  const inFlight = new Set<Promise<void>>();
+  const started = Date.now();
+  let sent = 0;
+  let sentTest = 0;
+  const send = (test: boolean): void => {
+    const call = unary(client, 'hello', test ? { traffic: 'test' } : {}).then(
+      (result) => {
+        const canary = result.reply.startsWith('v2|');
+        totals.requests++;
+        if (canary) totals.canaryRequests++;
+        if (test) totals.testRequests++;
+        if (test && canary) totals.testCanaryRequests++;
+      },
+      (err: grpc.ServiceError) => {
+        const canary = err.metadata?.get('x-served-by')[0] === 'v2';
+        totals.requests++;
+        totals.failures++;
+        if (canary) totals.canaryRequests++;
+        if (canary) totals.canaryFailures++;
+        if (test) totals.testRequests++;
+        if (test && canary) totals.testCanaryRequests++;
+        if (test && canary) totals.testCanaryFailures++;
+      },
+    );
+    inFlight.add(call);
+    void call.finally(() => inFlight.delete(call));
+  };
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const timer = setInterval(() => {
+    const elapsed = Date.now() - started;
+    if (elapsed >= options.maxDurationMs) return finish();
+    for (; sent < Math.floor((elapsed / 1000) * options.rate); sent++) send(false);
+    for (; sentTest < Math.floor((elapsed / 1000) * options.testRate); sentTest++) send(true);
+  }, 50);
+  let stopping: Promise<LoadTotals> | undefined;
+  const stop = (): Promise<LoadTotals> =>
+    (stopping ??= (async () => {
+      finish();
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight]);
+      client.close();
+      return { ...totals };
+    })());
+  return { totals: () => totals, stop, done: finished.then(() => ({ ...totals })) };
 }
 
 export { grpc };

@@ -133,6 +133,8 @@ export interface Scenario {
       replicas?: number;
       /** How podinfo 1.0 is created, in the namespace made for it [kubectl apply of `podinfo`]. */
       install?: (namespace: string) => Promise<unknown>;
+      /** What the data path's apps speak, and the proxy with them ['http']: `grpc` runs gRPC apps and load. */
+      protocol?: 'http' | 'grpc';
     },
   ): Promise<void>;
   /** A namespace with podinfo opted in and rolled out, and no controller: the webhook alone. */
@@ -278,7 +280,12 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
           ));
       await install(namespace);
       await rolledOut(namespace);
-      data = await startDataPath(namespace, 'podinfo', options.canary ?? { errorRate: 0, latencyMs: 0 });
+      data = await startDataPath(
+        namespace,
+        'podinfo',
+        options.canary ?? { errorRate: 0, latencyMs: 0 },
+        options.protocol,
+      );
       controller = await startController(mustHave(installed, 'sluice'), namespace, data);
       await controller.waitForLog('leadership', 20_000);
       await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));

@@ -9,6 +9,7 @@ import type { Cluster } from './kube.js';
 import { runProxyProcess, runSluice, SLUICE_BIN, type SluiceProcess } from './process.js';
 import { freePort, run, waitFor, type RunResult } from './processes.js';
 import { startPrometheus, type RunningPrometheus } from './prometheus.js';
+import { startGrpcApp, startGrpcLoad } from './grpc.js';
 
 /**
  * sluice on the test control plane: its CRD and RBAC applied from manifests/, the webhook as a local
@@ -141,8 +142,8 @@ async function webhookConfiguration(clientConfig: { url: string; caBundle: strin
 }
 
 export interface DataPath {
-  v1: SampleApp;
-  v2: SampleApp;
+  v1: Pick<SampleApp, 'url' | 'close'>;
+  v2: Pick<SampleApp, 'url' | 'close'>;
   proxy: SluiceProcess & { port: number; adminPort: number };
   prometheus: RunningPrometheus;
   controllerPort: number;
@@ -159,11 +160,24 @@ export async function startDataPath(
   namespace: string,
   deployment: string,
   canary: Omit<AppBehaviour, 'version'>,
+  protocol: 'http' | 'grpc' = 'http',
 ): Promise<DataPath> {
-  const v1 = await startSampleApp({ version: 'v1', errorRate: 0, latencyMs: 0 }, { host: '127.0.0.1' });
-  const v2 = await startSampleApp({ version: 'v2', ...canary }, { host: '127.0.0.1' });
+  const grpcApp = async (name: string, errorRate: number) => {
+    const app = await startGrpcApp(name, { errorRate });
+    return { port: app.port, url: `http://127.0.0.1:${app.port}`, close: () => app.close() };
+  };
+  const v1 =
+    protocol === 'grpc'
+      ? await grpcApp('v1', 0)
+      : await startSampleApp({ version: 'v1', errorRate: 0, latencyMs: 0 }, { host: '127.0.0.1' });
+  const v2 =
+    protocol === 'grpc'
+      ? await grpcApp('v2', canary.errorRate)
+      : await startSampleApp({ version: 'v2', ...canary }, { host: '127.0.0.1' });
   const controllerPort = await freePort();
   const proxy = await runProxyProcess([
+    '--app-protocol',
+    protocol,
     '--app-port',
     String(v1.port),
     '--control-url',
@@ -182,14 +196,17 @@ export async function startDataPath(
     await v2.close();
     throw err;
   });
-  const load = startLoad({
-    targets: [`http://127.0.0.1:${proxy.port}`],
-    rate: 40,
-    testRate: 4,
-    testHeader: { name: 'traffic', value: 'test' },
-    maxRequests: 200_000,
-    maxDurationMs: 400_000,
-  });
+  const load =
+    protocol === 'grpc'
+      ? startGrpcLoad(proxy.port, { rate: 40, testRate: 4, maxDurationMs: 400_000 })
+      : startLoad({
+          targets: [`http://127.0.0.1:${proxy.port}`],
+          rate: 40,
+          testRate: 4,
+          testHeader: { name: 'traffic', value: 'test' },
+          maxRequests: 200_000,
+          maxDurationMs: 400_000,
+        });
   return {
     v1,
     v2,
