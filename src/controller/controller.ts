@@ -7,7 +7,8 @@ import {
   parseCanaryAnnotations,
 } from '../annotations.js';
 import type { SealKey } from '../candidate.js';
-import { isInjected, removeInjection } from '../injection.js';
+import { appPortNames, isInjected, proxyPorts } from '../injection/read.js';
+import { removeInjection } from '../injection/remove.js';
 import {
   CANARY_API_VERSION,
   CANARY_PLURAL,
@@ -22,9 +23,7 @@ import {
   canaryName,
   CANARY_SUFFIX,
   configRefs,
-  proxyPorts,
   servicesBypassingProxy,
-  appPortNames,
   type ConfigKind,
   type ConfigObject,
   type DeploymentObject,

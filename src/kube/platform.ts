@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { ACTIONS, ANNOTATIONS, MANAGED_ANNOTATIONS, type Action, type CanaryConfig } from '../annotations.js';
 import { CandidateUnreadableError, decodeCandidate, type SealKey } from '../candidate.js';
-import { RESTARTED_AT, removeInjection } from '../injection.js';
+import { injectProxy } from '../injection/inject.js';
+import { proxyPorts, proxySettingsOf } from '../injection/read.js';
+import { removeInjection } from '../injection/remove.js';
+import { RESTARTED_AT } from '../injection/shape.js';
 import { escapePointer } from '../json-pointer.js';
 import type { Logger } from '../log.js';
 import type { PodTemplate } from '../pod-template.js';
@@ -10,7 +13,6 @@ import type { Observations, ReleaseAction, ReleaseStatus, Route } from '../relea
 import { dataRevision, releaseRevision, type ConfigRevision } from '../revision.js';
 import type { RouteStore } from '../routes/server.js';
 import type { RouteCanary } from '../routes/table.js';
-import { injectProxy } from '../../webhook/inject.js';
 import {
   CANARY_API_VERSION,
   CANARY_PLURAL,
@@ -29,8 +31,6 @@ import {
   CANARY_OF_LABEL,
   configCopy,
   configRefs,
-  proxyPorts,
-  proxySettingsOf,
   renameConfigRefs,
   rolloutComplete,
   type ConfigKind,
@@ -367,6 +367,7 @@ export class KubePlatform implements Platform {
         revision,
         protocol: settings.protocol,
         nativeSidecar: settings.nativeSidecar,
+        role: 'canary',
       },
       settings,
     );
