@@ -15,6 +15,9 @@ export const CANARY_OF_LABEL = 'sluice.dev/canary-of';
 
 export type ConfigKind = 'ConfigMap' | 'Secret';
 
+/** The API's plural of a config kind, for its paths. */
+export const configPlural = (kind: ConfigKind): string => (kind === 'ConfigMap' ? 'configmaps' : 'secrets');
+
 export interface ConfigRef {
   readonly kind: ConfigKind;
   readonly name: string;
