@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
-import { PROXY_NODE_OPTIONS } from '../src/injection.js';
+import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
 import {
   BODY_100,
   cpuSeconds,

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
-import { PROXY_NODE_OPTIONS } from '../src/injection.js';
+import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
 import { freePort, startChild, stopChild, waitForPort } from './tools.js';
 
 /**

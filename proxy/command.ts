@@ -8,9 +8,14 @@ import {
   portSchema,
 } from '../src/cli/options.js';
 import { createLogger } from '../src/log.js';
+import { PROXY_ROLES } from '../src/proxy-env.js';
 import { exitOnSignal } from '../src/server.js';
 import { startProxy } from './proxy.js';
 
+/**
+ * The options injection sets through the env (`src/proxy-env.ts`) are declared here under the names it
+ * keys them by; `test/proxy/env.test.ts` parses an injected container's env with these specs.
+ */
 export const proxyCommand = defineCommand({
   summary:
     'The sidecar: takes over the app port, sends each request to the local app or the canary by header ' +
@@ -40,7 +45,7 @@ export const proxyCommand = defineCommand({
     deployment: { description: 'the Deployment this proxy serves', schema: nameSchema, default: 'unknown' },
     role: {
       description: 'primary, or canary (a canary proxy always forwards locally)',
-      schema: z.enum(['primary', 'canary']),
+      schema: z.enum(PROXY_ROLES),
       default: 'primary',
     },
     revision: {

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { normaliseTemplate } from './injection.js';
+import { normaliseTemplate } from './injection/remove.js';
 import type { PodTemplate } from './pod-template.js';
 
 /**

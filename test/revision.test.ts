@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { PodTemplate } from '../src/pod-template.js';
 import { canonicalJson } from '../src/canonical-json.js';
-import { normaliseTemplate } from '../src/injection.js';
+import { normaliseTemplate } from '../src/injection/remove.js';
 import { dataDigest, dataRevision, revision } from '../src/revision.js';
-import { injectProxy } from '../webhook/inject.js';
+import { injectProxy } from '../src/injection/inject.js';
 import { seededRandom } from './support/random.js';
 import { CONFIG } from './webhook/support.js';
 

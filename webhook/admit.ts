@@ -8,7 +8,9 @@ import {
   type CanaryConfig,
 } from '../src/annotations.js';
 import { CandidateTooLargeError, encodeCandidate, type SealKey } from '../src/candidate.js';
-import { findProxy, isInjected, removeInjection } from '../src/injection.js';
+import { injectProxy, InjectionError, type ProxySettings } from '../src/injection/inject.js';
+import { findProxy, isInjected } from '../src/injection/read.js';
+import { removeInjection } from '../src/injection/remove.js';
 import type { z } from 'zod';
 import {
   configObjectSchema,
@@ -23,6 +25,7 @@ import {
   InvalidAnnotationsDenial,
   Denial,
   ForgedPromotionDenial,
+  injectionDenial,
   NativeSidecarUnsupportedDenial,
   PromotionMismatchDenial,
   SealKeyMissingDenial,
@@ -30,7 +33,6 @@ import {
   UnpauseDenial,
   type ObjectRef,
 } from './denials.js';
-import { injectProxy, type ProxySettings } from './inject.js';
 import { diff, type PatchOperation } from './patch.js';
 import type { AdmissionRequest, Decision } from './review.js';
 
@@ -93,6 +95,7 @@ export function admit(request: AdmissionRequest, config: AdmitConfig): Decision 
     return ALLOW;
   } catch (err) {
     if (err instanceof Denial) return { allowed: false, denial: err };
+    if (err instanceof InjectionError) return { allowed: false, denial: injectionDenial(err) };
     throw err;
   }
 }

@@ -1,3 +1,5 @@
+import type { InjectionError } from '../src/injection/inject.js';
+
 /**
  * Why the webhook refuses a change. Each denial is a class with a stable `code`; its message names the object,
  * the rule it breaks and the fix, because it is what `kubectl` prints to the person who made the change.
@@ -83,11 +85,12 @@ export class NoAppPortDenial extends Denial {
   readonly code = 'NoAppPort';
   readonly reason = 'Invalid';
   readonly status = 422;
-  constructor(ref: ObjectRef, detail: string) {
+  constructor(ref: ObjectRef, detail: string, options?: ErrorOptions) {
     super(
       ref,
       `there is no container port to put the proxy in front of (${detail})`,
       'Declare the app port in the container, or set sluice.dev/port to its name or number.',
+      options,
     );
   }
 }
@@ -96,8 +99,23 @@ export class PortConflictDenial extends Denial {
   readonly code = 'PortConflict';
   readonly reason = 'Invalid';
   readonly status = 422;
-  constructor(ref: ObjectRef, detail: string) {
-    super(ref, `the proxy cannot be injected: ${detail}`, 'Rename or move that port in the pod template.');
+  constructor(ref: ObjectRef, detail: string, options?: ErrorOptions) {
+    super(
+      ref,
+      `the proxy cannot be injected: ${detail}`,
+      'Rename or move that port in the pod template.',
+      options,
+    );
+  }
+}
+
+/** The denial of a change whose pod template the proxy cannot go into. */
+export function injectionDenial(err: InjectionError): Denial {
+  switch (err.code) {
+    case 'NoAppPort':
+      return new NoAppPortDenial(err.ref, err.detail, { cause: err });
+    case 'PortConflict':
+      return new PortConflictDenial(err.ref, err.detail, { cause: err });
   }
 }
 

@@ -7,12 +7,14 @@ import {
   parseCanaryAnnotations,
 } from '../annotations.js';
 import type { SealKey } from '../candidate.js';
-import { isInjected, removeInjection } from '../injection.js';
+import { appPortNames, isInjected, proxyPorts } from '../injection/read.js';
+import { removeInjection } from '../injection/remove.js';
 import {
   CANARY_API_VERSION,
   CANARY_PLURAL,
   newCanaryObject,
   readCanaryStatus,
+  setCondition,
   type CanaryObject,
   type CanaryStatus,
   type Condition,
@@ -22,21 +24,16 @@ import {
   canaryName,
   CANARY_SUFFIX,
   configRefs,
-  proxyPorts,
   servicesBypassingProxy,
-  appPortNames,
   type ConfigKind,
   type ConfigObject,
   type DeploymentObject,
   type ServiceObject,
 } from '../kube/objects.js';
-import {
-  isLegacyHold,
-  KubePlatform,
-  legacyConversionPatch,
-  recordEvent,
-  type KubeWorld,
-} from '../kube/platform.js';
+import { recordEvent } from '../kube/events.js';
+import { KubePlatform } from '../kube/platform.js';
+import { isLegacyHold, legacyConversionPatch } from '../kube/release-view.js';
+import type { KubeWorld } from '../kube/world.js';
 import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
@@ -284,16 +281,22 @@ export class Controller {
     }
     if (optedIn) await this.trackConfigs(deployment);
 
+    const before = remembered.status;
+    const proxyReachable = await this.proxyReachable(deployment, before);
     const platform = new KubePlatform({
       world: this.world,
       namespace,
       name,
       config,
-      previous: remembered.status,
+      previous: before,
+      conditions: setCondition(before.conditions, proxyReachable, this.now()),
       resourceVersion: remembered.resourceVersion,
+      onRecorded: (recorded) => {
+        this.memory.set(key, recorded);
+        metrics.observe(namespace, name, before, recorded.status, this.now());
+      },
       now: this.now,
     });
-    platform.setCondition(await this.proxyReachable(deployment, remembered.status));
     const runner = new ReleaseRunner({
       target: { namespace, deployment: name },
       config,
@@ -310,12 +313,8 @@ export class Controller {
       if (isConflict(err)) this.memory.delete(key);
       throw err;
     }
-    const recorded = platform.recorded;
-    if (recorded !== null) {
-      this.memory.set(key, recorded);
-      metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
-    }
-    const current = recorded?.status ?? remembered.status;
+    // The step's status, as stored: tick() throws when it could not be.
+    const current = runner.status;
     if (!this.mayAct) throw new NotLeaderError('scaling the canary');
     if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).

@@ -1,13 +1,5 @@
 import { LABELS, MANAGED_ANNOTATIONS } from '../annotations.js';
-import type { AppProtocol } from '../annotations.js';
-import {
-  APP_PORT_ENV,
-  ADMIN_PORT_NAME,
-  appProtocolOf,
-  findProxy,
-  PROXY_ADMIN_PORT,
-  PROXY_CONTAINER,
-} from '../injection.js';
+import { setProxyRole } from '../injection/read.js';
 import type { Container, PodTemplate } from '../pod-template.js';
 import type { KubeObject, OwnerReference } from './rest.js';
 
@@ -22,6 +14,9 @@ export const CANARY_SUFFIX = '-canary';
 export const CANARY_OF_LABEL = 'sluice.dev/canary-of';
 
 export type ConfigKind = 'ConfigMap' | 'Secret';
+
+/** The API's plural of a config kind, for its paths. */
+export const configPlural = (kind: ConfigKind): string => (kind === 'ConfigMap' ? 'configmaps' : 'secrets');
 
 export interface ConfigRef {
   readonly kind: ConfigKind;
@@ -204,47 +199,6 @@ export function canaryDeployment(plan: CanaryPlan): DeploymentObject {
 export const canaryRevisionOf = (deployment: DeploymentObject | undefined): string | undefined =>
   deployment?.metadata?.annotations?.[MANAGED_ANNOTATIONS.candidateRevision];
 
-/** Marks the injected proxy of a template as the primary's or the canary's (its role label and env). */
-export function setProxyRole(template: PodTemplate, role: 'primary' | 'canary'): void {
-  ((template.metadata ??= {}).labels ??= {})[LABELS.role] = role;
-  const proxy = findProxy(template)?.container;
-  for (const env of proxy?.env ?? []) if (env.name === 'SLUICE_ROLE') env['value'] = role;
-}
-
-/** Where the proxy of an injected template forwards to, and under which port name it takes traffic. */
-export function proxyPorts(template: PodTemplate | undefined): { appPort: number; portName: string } | null {
-  const proxy = findProxy(template)?.container;
-  const env = proxy?.env?.find((e) => e.name === APP_PORT_ENV)?.['value'];
-  const portName = proxy?.ports?.find((p) => p.name !== ADMIN_PORT_NAME)?.name;
-  const appPort = Number(env);
-  if (!Number.isInteger(appPort) || portName === undefined) return null;
-  return { appPort, portName };
-}
-
-export interface InjectedProxySettings {
-  image: string;
-  controlUrl: string;
-  version: string;
-  protocol: AppProtocol;
-  nativeSidecar: boolean;
-}
-
-/** The proxy of an injected template as the webhook put it there, to inject the same proxy into the canary. */
-export function proxySettingsOf(template: PodTemplate | undefined): InjectedProxySettings | null {
-  const found = findProxy(template);
-  const proxy = found?.container;
-  const controlUrl = proxy?.env?.find((e) => e.name === 'SLUICE_CONTROL_URL')?.['value'];
-  if (found === undefined || proxy?.image === undefined || typeof controlUrl !== 'string') return null;
-  const version = template?.metadata?.annotations?.[MANAGED_ANNOTATIONS.injected] ?? 'unknown';
-  return {
-    image: proxy.image,
-    controlUrl,
-    version,
-    protocol: appProtocolOf(proxy),
-    nativeSidecar: found.nativeSidecar,
-  };
-}
-
 /** The `<name>-canary` Service the primaries' proxies send the canary's share to. */
 export function canaryService(
   primary: DeploymentObject,
@@ -315,20 +269,6 @@ export function servicesBypassingProxy(
     })
     .map((service) => service.metadata?.name ?? '')
     .sort();
-}
-
-/** The names the app's containers give the port the proxy forwards to. */
-export function appPortNames(template: PodTemplate, appPort: number): string[] {
-  return template.spec.containers
-    .filter((c) => c.name !== PROXY_CONTAINER)
-    .flatMap((c) => c.ports ?? [])
-    .filter((p) => p.containerPort === appPort && p.name !== undefined)
-    .map((p) => p.name as string);
-}
-
-/** The proxies' /metrics of the primary's pods, for the direct provider. */
-export function proxyMetricsUrl(podIp: string): string {
-  return `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${PROXY_ADMIN_PORT}/metrics`;
 }
 
 /** The canary's URL from `--canary-url-template`, e.g. `http://{name}-canary.{namespace}:{port}`. */

@@ -9,6 +9,9 @@ export interface Platform {
   observe(): Promise<Omit<Observations, 'measurement'>>;
   /** Carries out one action; throws when it could not, and the runner stops the step there. */
   apply(action: ReleaseAction): Promise<void>;
-  /** Keeps the status where a restarted runner finds it (the Canary object; memory for the demo). */
-  record(status: ReleaseStatus): Promise<void>;
+  /**
+   * Keeps the status where a restarted runner finds it (the Canary object; memory for the demo). `actions`
+   * are the step's, all carried out: what they set (the route) is kept with the status.
+   */
+  record(status: ReleaseStatus, actions: readonly ReleaseAction[]): Promise<void>;
 }

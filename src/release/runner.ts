@@ -70,7 +70,7 @@ export class ReleaseRunner {
     }
     this.assertMayAct('record');
     this.current = next.status;
-    await platform.record(next.status);
+    await platform.record(next.status, next.actions);
     if (
       provider.scrape !== undefined &&
       next.actions.some((a) => a.type === 'setRoute' && a.route !== null)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCandidate } from '../../src/candidate.js';
-import { removeInjection } from '../../src/injection.js';
+import { removeInjection } from '../../src/injection/remove.js';
 import type { PodTemplate } from '../../src/pod-template.js';
 import { revision } from '../../src/revision.js';
 import {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { findProxy, removeInjection } from '../../src/injection.js';
+import { injectProxy } from '../../src/injection/inject.js';
+import {
+  appPortNames,
+  findProxy,
+  proxyPorts,
+  proxySettingsOf,
+  setProxyRole,
+} from '../../src/injection/read.js';
+import { removeInjection } from '../../src/injection/remove.js';
 import {
   canaryDeployment,
   canaryLabelValue,
@@ -8,20 +16,15 @@ import {
   canaryUrl,
   configCopy,
   configRefs,
-  proxyPorts,
-  proxySettingsOf,
   renameConfigRefs,
   rolloutComplete,
   servicesBypassingProxy,
-  setProxyRole,
-  appPortNames,
   type CanaryPlan,
   type ConfigObject,
   type DeploymentObject,
   type ServiceObject,
 } from '../../src/kube/objects.js';
 import type { Container, PodTemplate } from '../../src/pod-template.js';
-import { injectProxy } from '../../webhook/inject.js';
 import { CONFIG } from '../webhook/support.js';
 import { admittedDeployment, fixtureTemplate, injected } from './support.js';
 import { seededRandom } from '../support/random.js';

@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import type { PodTemplate } from '../../src/pod-template.js';
 import type { DeploymentObject } from '../../src/kube/objects.js';
 import { revision } from '../../src/revision.js';
-import { injectProxy, type InjectionTarget } from '../../webhook/inject.js';
+import { injectProxy, type InjectionTarget } from '../../src/injection/inject.js';
 import { CONFIG } from '../webhook/support.js';
 
 const FIXTURES = new URL('../fixtures/webhook/', import.meta.url);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCandidate } from '../../src/candidate.js';
 import type { ConfigKind, ConfigObject, DeploymentObject } from '../../src/kube/objects.js';
-import { isLegacyHold, legacyConversionPatch, viewRelease } from '../../src/kube/platform.js';
+import { isLegacyHold, legacyConversionPatch, viewRelease } from '../../src/kube/release-view.js';
 import type { PodTemplate } from '../../src/pod-template.js';
 import { dataRevision, releaseRevision, revision } from '../../src/revision.js';
 import { SEAL_KEY } from '../webhook/support.js';

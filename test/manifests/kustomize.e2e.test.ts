@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { ANNOTATION_PREFIX, parseCanaryAnnotations } from '../../src/annotations.js';
 import { decodeCandidate, isSealed, parseSealKey } from '../../src/candidate.js';
-import { PROXY_CONTAINER } from '../../src/injection.js';
+import { PROXY_CONTAINER } from '../../src/injection/shape.js';
 import { useCluster, type Cluster } from '../support/kube.js';
 import { exampleDirs, manifestsDir as manifests } from '../support/manifests.js';
 import { runSluice, type SluiceProcess } from '../support/process.js';

@@ -36,6 +36,8 @@ class MemoryPlatform implements Platform {
   weight: number | null = null;
   readonly applied: ReleaseAction['type'][] = [];
   readonly recorded: ReleaseStatus[] = [];
+  /** The actions each record was handed, by action type. */
+  readonly recordedWith: ReleaseAction['type'][][] = [];
   failOn: ReleaseAction['type'] | null = null;
 
   observe(): Promise<Omit<Observations, 'measurement'>> {
@@ -62,8 +64,9 @@ class MemoryPlatform implements Platform {
     return Promise.resolve();
   }
 
-  record(status: ReleaseStatus): Promise<void> {
+  record(status: ReleaseStatus, actions: readonly ReleaseAction[]): Promise<void> {
     this.recorded.push(status);
+    this.recordedWith.push(actions.map((a) => a.type));
     return Promise.resolve();
   }
 }
@@ -135,6 +138,17 @@ describe('the release runner', () => {
     expect((await runner.tick()).status.phase).toBe('Succeeded');
     expect(platform.canary).toBeNull();
     expect(platform.recorded.at(-1)).toBe(runner.status);
+  });
+
+  it('records each status with the actions of its step, once they are carried out', async () => {
+    const { platform, runner, advance } = setup([]);
+    await runner.tick();
+    advance(1_000);
+    await runner.tick();
+    expect(platform.recordedWith).toEqual([
+      ['createCanary', 'event'],
+      ['setRoute', 'event'],
+    ]);
   });
 
   it('rolls back after the threshold of failed checks, a provider error counting as one', async () => {

@@ -1,7 +1,8 @@
+import type { AppProtocol } from '../annotations.js';
+import type { Container, ContainerPort, PodTemplate } from '../pod-template.js';
+import { PROXY_ENV, type ProxyRole } from '../proxy-env.js';
 import {
   ADMIN_PORT_NAME,
-  APP_PORT_ENV,
-  APP_PROTOCOL_ENV,
   appPortName,
   INJECTED_ANNOTATION,
   PROXY_ADMIN_PORT,
@@ -12,10 +13,7 @@ import {
   SCRAPE_ANNOTATIONS,
   UNNAMED_PROXY_PORT_NAME,
   withPortRenamed,
-} from '../src/injection.js';
-import type { AppProtocol } from '../src/annotations.js';
-import type { Container, ContainerPort, PodTemplate } from '../src/pod-template.js';
-import { NoAppPortDenial, PortConflictDenial, type ObjectRef } from './denials.js';
+} from './shape.js';
 
 /**
  * Puts the proxy into a pod template (DESIGN.md, "Injection"). Pure; expects a template without the proxy
@@ -29,8 +27,47 @@ export interface ProxySettings {
   version: string;
 }
 
+/** The object whose pod template the proxy goes into, as errors name it. */
+export interface InjectionRef {
+  kind: string;
+  namespace: string | undefined;
+  name: string;
+}
+
+/**
+ * Why the proxy cannot go into a template. The webhook turns each into a denial of the change; the
+ * controller, which injects the canary's template, reports it as the step's failure.
+ */
+export abstract class InjectionError extends Error {
+  abstract readonly code: 'NoAppPort' | 'PortConflict';
+  constructor(
+    readonly ref: InjectionRef,
+    /** What is wrong in the template, without the object's name: the denial names it in its own words. */
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`the sluice proxy cannot be injected into ${describeRef(ref)}: ${detail}`, options);
+    this.name = new.target.name;
+  }
+}
+
+/** No container port to put the proxy in front of. */
+export class NoAppPortError extends InjectionError {
+  readonly code = 'NoAppPort';
+}
+
+/** A port of the template clashes with the proxy's ports or with the name the app's port is renamed to. */
+export class PortConflictError extends InjectionError {
+  readonly code = 'PortConflict';
+}
+
+function describeRef(ref: InjectionRef): string {
+  const where = ref.namespace === undefined || ref.namespace === '' ? '' : ` in namespace ${ref.namespace}`;
+  return `${ref.kind} ${ref.name}${where}`;
+}
+
 export interface InjectionTarget {
-  ref: ObjectRef;
+  ref: InjectionRef;
   /** `sluice.dev/port`: a port name or number; absent means the port named `http`, else the first port. */
   port: string | number | undefined;
   revision: string;
@@ -38,6 +75,8 @@ export interface InjectionTarget {
   protocol?: AppProtocol;
   /** The proxy as a native sidecar: the last init container, `restartPolicy: Always` [false]. */
   nativeSidecar?: boolean;
+  /** Whose pods these are: the primary's proxies split traffic, the canary's forward locally [primary]. */
+  role?: ProxyRole;
 }
 
 interface AppPort {
@@ -60,7 +99,7 @@ export function injectProxy(
   for (const container of containers) {
     for (const port of container.ports ?? []) {
       if (port.containerPort === PROXY_LISTEN_PORT || port.containerPort === PROXY_ADMIN_PORT) {
-        throw new PortConflictDenial(
+        throw new PortConflictError(
           target.ref,
           `container ${container.name} uses port ${port.containerPort}, which the proxy listens on`,
         );
@@ -73,7 +112,7 @@ export function injectProxy(
     const renamed = appPortName(app.name);
     const clash = containers.find((c) => c.ports?.some((p) => p.name === renamed));
     if (clash !== undefined) {
-      throw new PortConflictDenial(
+      throw new PortConflictError(
         target.ref,
         `the app's port ${app.name} is renamed ${renamed} so that the proxy can take its name, and container ${clash.name} already has a port named ${renamed}`,
       );
@@ -98,7 +137,7 @@ export function injectProxy(
   return {
     ...template,
     spec,
-    metadata: { ...meta, annotations, labels: { ...meta.labels, [ROLE_LABEL]: 'primary' } },
+    metadata: { ...meta, annotations, labels: { ...meta.labels, [ROLE_LABEL]: target.role ?? 'primary' } },
   };
 }
 
@@ -112,7 +151,7 @@ function findAppPort(containers: readonly Container[], target: InjectionTarget):
   if (typeof port === 'string') {
     const hit = found(ports.find((p) => p.port.name === port));
     if (hit === undefined)
-      throw new NoAppPortDenial(
+      throw new NoAppPortError(
         target.ref,
         `sluice.dev/port is ${port} and no container has a port of that name`,
       );
@@ -120,7 +159,7 @@ function findAppPort(containers: readonly Container[], target: InjectionTarget):
   }
   if (typeof port === 'number') {
     const first = containers[0];
-    if (first === undefined) throw new NoAppPortDenial(target.ref, 'the pod template has no containers');
+    if (first === undefined) throw new NoAppPortError(target.ref, 'the pod template has no containers');
     // A port the app listens on without declaring it is still a port: the proxy forwards to it by number.
     return (
       found(ports.find((p) => p.port.containerPort === port)) ?? {
@@ -134,7 +173,7 @@ function findAppPort(containers: readonly Container[], target: InjectionTarget):
     ports.find((p) => p.port.name === 'http') ?? ports.find((p) => p.container === containers[0]),
   );
   if (hit === undefined) {
-    throw new NoAppPortDenial(target.ref, 'no port is named http and the first container declares no port');
+    throw new NoAppPortError(target.ref, 'no port is named http and the first container declares no port');
   }
   return hit;
 }
@@ -164,16 +203,16 @@ function proxyContainer(
       { name: ADMIN_PORT_NAME, containerPort: PROXY_ADMIN_PORT, protocol: 'TCP' },
     ],
     env: [
-      env(APP_PORT_ENV, String(appPort)),
-      env('SLUICE_LISTEN_PORT', String(PROXY_LISTEN_PORT)),
-      env('SLUICE_ADMIN_PORT', String(PROXY_ADMIN_PORT)),
-      env('SLUICE_CONTROL_URL', settings.controlUrl),
-      { name: 'SLUICE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      env('SLUICE_DEPLOYMENT', target.ref.name),
-      env('SLUICE_ROLE', 'primary'),
-      env('SLUICE_REVISION', target.revision),
+      env(PROXY_ENV.appPort, String(appPort)),
+      env(PROXY_ENV.listenPort, String(PROXY_LISTEN_PORT)),
+      env(PROXY_ENV.adminPort, String(PROXY_ADMIN_PORT)),
+      env(PROXY_ENV.controlUrl, settings.controlUrl),
+      { name: PROXY_ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      env(PROXY_ENV.deployment, target.ref.name),
+      env(PROXY_ENV.role, target.role ?? 'primary'),
+      env(PROXY_ENV.revision, target.revision),
       // Only when not the default, so that templates injected before the flag existed stay as they were.
-      ...(protocol === 'http' ? [] : [env(APP_PROTOCOL_ENV, protocol)]),
+      ...(protocol === 'http' ? [] : [env(PROXY_ENV.appProtocol, protocol)]),
       env('NODE_OPTIONS', PROXY_NODE_OPTIONS),
     ],
     readinessProbe: probe('/readyz', 5),
