@@ -4,7 +4,7 @@ import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROXY_NODE_OPTIONS } from '../src/injection.js';
+import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
 import {
   cpuSeconds,
