@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseTemplate, removeInjection } from '../src/injection/remove.js';
-import type { PodTemplate } from '../src/pod-template.js';
-import { injectProxy } from '../src/injection/inject.js';
-import { CONFIG, deepFreeze } from './webhook/support.js';
+import { normaliseTemplate, removeInjection } from '../../src/injection/remove.js';
+import type { PodTemplate } from '../../src/pod-template.js';
+import { injectProxy } from '../../src/injection/inject.js';
+import { CONFIG, deepFreeze } from '../webhook/support.js';
 
 const template = (): PodTemplate => ({
   metadata: {
