@@ -10,16 +10,20 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * A copy of the value with the keys of every object in sorted order, the order JSON.stringify then writes
- * them in (keys that are array indices, such as "10", come first in numeric order in any object).
- * Object.fromEntries keeps a `__proto__` key that JSON.parse made as a property.
+ * them in (keys that are array indices, such as "10", come first in numeric order in any object). The copy
+ * is filled key by key: building it with Object.fromEntries from an array of pairs cost twice as much.
  */
 function sorted(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sorted);
   if (typeof value !== 'object' || value === null) return value;
   const record = value as Record<string, unknown>;
-  return Object.fromEntries(
-    Object.keys(record)
-      .sort()
-      .map((key) => [key, sorted(record[key])]),
-  );
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(record).sort()) {
+    const item = sorted(record[key]);
+    // JSON.parse makes an own `__proto__` property; assigning one would set the copy's prototype instead.
+    if (key === '__proto__')
+      Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy;
 }

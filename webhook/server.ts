@@ -1,10 +1,9 @@
 import type http from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
-import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../src/log.js';
-import { sendJson } from '../src/server.js';
+import { createAdminHandler, sendJson } from '../src/server.js';
 import { admit, MalformedObjectError, type AdmitConfig } from './admit.js';
 import { readReview, reviewResponse } from './review.js';
 
@@ -148,22 +147,8 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
     reply(req, res, 200, reviewResponse(request.uid, decision));
   };
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.get('/livez', (_req, res) => void res.type('text/plain').send('ok\n'));
-  app.get(
-    '/readyz',
-    (_req, res) =>
-      void res
-        .status(isReady() ? 200 : 503)
-        .type('text/plain')
-        .send(isReady() ? 'ok\n' : 'not ready\n'),
-  );
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
-  app.post('/mutate', (req, res) => {
+  const admin = createAdminHandler({ isReady, registry });
+  const handleMutate = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     readBody(req, bodyLimitBytes).then(
       (body) => {
         try {
@@ -182,28 +167,19 @@ export function createWebhookHandler(options: WebhookServerOptions): RequestList
         res.destroy();
       },
     );
-  });
-  app.all(
-    '/mutate',
-    (_req, res) =>
-      void res.status(405).set('allow', 'POST').json({ reason: 'the webhook answers POST /mutate' }),
-  );
-  app.use(
-    (_req: Request, res: Response) =>
-      void res.status(404).json({ reason: 'not found: the webhook serves POST /mutate' }),
-  );
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    logger.error({ err, path: req.path }, 'requestFailed');
-    if (res.headersSent) return void res.end();
-    res.status(httpStatusOf(err)).json({ reason: 'internal error' });
-  });
+  };
 
-  return app;
-}
-
-function httpStatusOf(err: unknown): number {
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+  // Four paths need no framework: the API server calls `/mutate?timeout=10s`, so only the path is matched.
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path === '/mutate') {
+      if (req.method === 'POST') return handleMutate(req, res);
+      res.setHeader('allow', 'POST');
+      return sendJson(res, 405, { reason: 'the webhook answers POST /mutate' });
+    }
+    if (path === '/livez' || path === '/readyz' || path === '/metrics') return admin(req, res);
+    sendJson(res, 404, { reason: 'not found: the webhook serves POST /mutate' });
+  };
 }
 
 export interface HttpsOptions {
