@@ -273,6 +273,9 @@ export class Controller {
 
     if (optedIn && (await this.changeNotHeld(deployment))) return;
 
+    // Deleted by hand: what is remembered must not stand in for it, or the unchanged status is never
+    // written and the Canary never made again.
+    if (canary === undefined) this.memory.delete(key);
     let remembered = this.memory.get(key);
     if (remembered === undefined) {
       const fresh =
@@ -310,12 +313,11 @@ export class Controller {
       if (isConflict(err)) this.memory.delete(key);
       throw err;
     }
-    const recorded = platform.recorded;
-    if (recorded !== null) {
-      this.memory.set(key, recorded);
-      metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
-    }
-    const current = recorded?.status ?? remembered.status;
+    // A step that changed nothing wrote nothing: what was read or written last is still the Canary's.
+    const recorded = platform.recorded ?? remembered;
+    this.memory.set(key, recorded);
+    metrics.observe(namespace, name, remembered.status, recorded.status, this.now());
+    const current = recorded.status;
     if (!this.mayAct) throw new NotLeaderError('scaling the canary');
     if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).
