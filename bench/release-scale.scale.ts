@@ -56,7 +56,8 @@ const ANNOTATIONS: Readonly<Record<string, string>> = {
 
 const names = Array.from({ length: DEPLOYMENTS }, (_, i) => `app-${String(i).padStart(3, '0')}`);
 const failing = (i: number): boolean => i % FAIL_EVERY === FAIL_EVERY - 1;
-const expectedPhase = new Map(names.map((name, i) => [name, failing(i) ? 'Failed' : 'Succeeded']));
+/** How each release must end (status.outcome.reason): the failing canaries rolled back, the others promoted. */
+const expectedOutcome = new Map(names.map((name, i) => [name, failing(i) ? 'RolledBack' : 'Promoted']));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number): number => round(ms / 1000, 1);
@@ -188,6 +189,9 @@ function requestsBetween(before: Map<string, number>, after: Map<string, number>
 }
 
 const phaseOf = (canary: CanaryObject | undefined): string => String(canary?.status?.['phase'] ?? 'none');
+/** How the release ended (Promoted, RolledBack, Reverted, Cancelled); none while it runs. */
+const outcomeOf = (canary: CanaryObject | undefined): string | undefined =>
+  (canary?.status?.['outcome'] as { reason?: string } | undefined)?.reason;
 
 function countBy<T>(items: readonly T[], key: (item: T) => string): string {
   const counts = new Map<string, number>();
@@ -256,7 +260,8 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
     );
 
     let releasedAt = 0;
-    const results = new Map<string, { phase: string; ms: number }>();
+    // Each Deployment's first release: any outcome is this release's.
+    const results = new Map<string, { outcome: string; ms: number }>();
     const informer = new Informer<CanaryObject>(
       rest,
       apiPath('sluice.dev/v1alpha1', 'canaries', NAMESPACE),
@@ -265,9 +270,9 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
     canaries = informer;
     informer.onChange((canary) => {
       const name = canary.metadata?.name ?? '';
-      const phase = phaseOf(canary);
-      if (releasedAt > 0 && (phase === 'Succeeded' || phase === 'Failed') && !results.has(name)) {
-        results.set(name, { phase, ms: performance.now() - releasedAt });
+      const outcome = outcomeOf(canary);
+      if (releasedAt > 0 && outcome !== undefined && !results.has(name)) {
+        results.set(name, { outcome, ms: performance.now() - releasedAt });
       }
     });
     await informer.start();
@@ -347,16 +352,16 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
     loads.push(load());
 
     const stuck = names.filter((name) => !results.has(name));
-    const promoted = [...results.values()].filter((r) => r.phase === 'Succeeded');
-    const rolledBack = [...results.values()].filter((r) => r.phase === 'Failed');
+    const promoted = [...results.values()].filter((r) => r.outcome === 'Promoted');
+    const rolledBack = [...results.values()].filter((r) => r.outcome === 'RolledBack');
     const notAsDesigned = [...results]
-      .filter(([name, r]) => r.phase !== expectedPhase.get(name))
+      .filter(([name, r]) => r.outcome !== expectedOutcome.get(name))
       .map(([name]) => name);
     // What a user sees once each release ended: promoted Deployments unpaused on 2.0, rolled back ones paused.
     const final = await deployments();
     const heldAsDesigned = final.filter((d) => {
-      const expected = expectedPhase.get(d.metadata?.name ?? '');
-      return (d.spec?.paused === true) === (expected === 'Failed');
+      const expected = expectedOutcome.get(d.metadata?.name ?? '');
+      return (d.spec?.paused === true) === (expected === 'RolledBack');
     }).length;
     const times = (rs: { ms: number }[]) => {
       const sorted = rs.map((r) => r.ms).sort((a, b) => a - b);
@@ -372,7 +377,11 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
     );
     say(
       `results: ${results.size} of ${DEPLOYMENTS} (promoted ${promoted.length}, rolled back ${rolledBack.length}); ` +
-        `not as designed ${notAsDesigned.length}; no result within ${seconds(TIMEOUT_MS)} s: ${stuck.length}` +
+        `not as designed ${notAsDesigned.length}` +
+        (notAsDesigned.length > 0
+          ? ` (${countBy(notAsDesigned, (n) => `${expectedOutcome.get(n) ?? ''} expected, ${results.get(n)?.outcome ?? ''}`)})`
+          : '') +
+        `; no result within ${seconds(TIMEOUT_MS)} s: ${stuck.length}` +
         (stuck.length > 0
           ? ` (phases: ${countBy(
               stuck.map((n) => informer.get(n, NAMESPACE)),
