@@ -193,10 +193,25 @@ const phaseOf = (canary: CanaryObject | undefined): string => String(canary?.sta
 const outcomeOf = (canary: CanaryObject | undefined): string | undefined =>
   (canary?.status?.['outcome'] as { reason?: string } | undefined)?.reason;
 
+/** `a 3, b 1`: how many items have each key, most first. */
 function countBy<T>(items: readonly T[], key: (item: T) => string): string {
   const counts = new Map<string, number>();
   for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
-  return [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+}
+
+/** A warning's message and the start of its error's, without the names in it: `reconcileFailed: 409 Conflict`. */
+function warningKind(line: Record<string, unknown>): string {
+  const err = line['err'] as { message?: string; cause?: { message?: string } } | undefined;
+  const message = [err?.message, err?.cause?.message].filter(Boolean).join(': ');
+  const general = message
+    .replaceAll(/\/[^\s:]*/g, '…')
+    .replaceAll(/app-\d+/g, '…')
+    .slice(0, 100);
+  return `${String(line['msg'])}${general === '' ? '' : `: ${general}`}`;
 }
 
 function chunks<T>(items: readonly T[], count: number): T[][] {
@@ -396,8 +411,9 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
     say(`controller (${DEPLOYMENTS} releases, change → last result): ${usageLine(usage)}`);
     say(`webhook over the same time: ${usageLine(webhookUsage)}`);
     say(
-      `controller log: ${controller.logs.length} lines, ${warnings.length} warnings or errors` +
-        (warnings.length > 0 ? ` (${countBy(warnings, (l) => String(l['msg']))})` : ''),
+      `controller log: ${controller.logs.length} lines (${countBy(controller.logs, (l) => String(l['msg']))}), ` +
+        `${warnings.length} warnings or errors` +
+        (warnings.length > 0 ? ` (${countBy(warnings, warningKind)})` : ''),
     );
     say(
       `API server requests over the same time (all clients: controller, webhook's callers, kube-controller-manager, kwok, scheduler): ` +
