@@ -7,7 +7,8 @@ import { createCertificateAuthority } from './pki.js';
 
 /**
  * A real HTTPS server standing in for the API server, for testing what sluice's API client sends: every
- * request is recorded, and answered by `answer` (200 with `{}` by default). `kubeconfigPath` points at it
+ * request is recorded, and answered by `answer` (200 with `{}` by default; it may hold the answer back until
+ * a test lets it go). `kubeconfigPath` points at it
  * with a CA it trusts and a token.
  */
 export interface ApiStub {
@@ -20,11 +21,10 @@ export interface ApiStub {
 
 export const API_STUB_TOKEN = 'api-stub-token';
 
+type Answer = { status: number; body: unknown };
+
 export async function startApiStub(
-  answer: (method: string, path: string) => { status: number; body: unknown } = () => ({
-    status: 200,
-    body: {},
-  }),
+  answer: (method: string, path: string) => Answer | Promise<Answer> = () => ({ status: 200, body: {} }),
 ): Promise<ApiStub> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-api-stub-'));
   const ca = await createCertificateAuthority(dir, 'sluice-api-stub-ca');
@@ -34,7 +34,7 @@ export async function startApiStub(
   const server = https.createServer({ cert: serving.cert, key: serving.key }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const method = req.method ?? '';
       const path = req.url ?? '';
       requests.push({
@@ -43,7 +43,7 @@ export async function startApiStub(
         authorization: req.headers.authorization,
         body: Buffer.concat(chunks).toString('utf8'),
       });
-      const { status, body } = answer(method, path);
+      const { status, body } = await answer(method, path);
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     });
