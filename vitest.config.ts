@@ -26,6 +26,9 @@ export default defineConfig({
       tier('integration', 'test/**/*.integration.test.ts', [], 180_000),
       // Each e2e file starts its own control plane, which takes most of a core while it starts: one at a time.
       tier('e2e', 'test/**/*.e2e.test.ts', [], 600_000, { fileParallelism: false }),
+      // Not a test tier: `npm run scale:releases` (bench/release-scale.scale.ts) runs on the control plane of
+      // test/support, so through vitest, which runs that TypeScript as the e2e tests do.
+      tier('scale', 'bench/**/*.scale.ts', [], 3_600_000, { fileParallelism: false }),
     ],
   },
 });

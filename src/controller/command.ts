@@ -8,6 +8,7 @@ import { defineCommand } from '../cli/command.js';
 import { durationSchema, httpUrlSchema, listenPortSchema, nameSchema } from '../cli/options.js';
 import { proxyMetricsUrl } from '../injection/read.js';
 import type { DeploymentObject } from '../kube/objects.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { apiPath, KubeRest, loadKubeConfig, type KubeObject } from '../kube/rest.js';
 import { createLogger } from '../log.js';
 import { createMetricsProvider } from '../metrics/index.js';
@@ -27,6 +28,16 @@ const canaryUrlTemplate = z
     (s) => URL.canParse(s.replaceAll(/\{(name|namespace|port)\}/g, 'x').replace(':x', ':1')),
     'expected an http:// URL, with {name}, {namespace} and {port} where they go',
   );
+
+/**
+ * The controller's API clients: one for the releases, and one of its own for the Lease. Each holds at most 16
+ * connections; with hundreds of releases every one of them can be busy for seconds, and a renewal queued
+ * behind them arrives after the lease duration: the leader then stops acting (its own clock says the Lease
+ * may be another's) though no one else leads.
+ */
+export function controllerClients(kubeConfig: KubeConfig): { rest: KubeRest; leaseRest: KubeRest } {
+  return { rest: new KubeRest(kubeConfig), leaseRest: new KubeRest(kubeConfig) };
+}
 
 export const controllerCommand = defineCommand({
   summary:
@@ -113,7 +124,7 @@ export const controllerCommand = defineCommand({
     const sealKey =
       options.sealKeyFile === undefined ? undefined : parseSealKey(await readFile(options.sealKeyFile));
     if (sealKey === undefined) logger.warn('noSealKeyHeldSecretsCannotBeCanaried');
-    const rest = new KubeRest(loadKubeConfig(options.kubeconfig));
+    const { rest, leaseRest } = controllerClients(loadKubeConfig(options.kubeconfig));
     const routes = new RouteStore();
     const metrics = new ControllerMetrics();
     // The direct provider finds the pods through the controller's Deployment cache, made just below.
@@ -153,7 +164,7 @@ export const controllerCommand = defineCommand({
     caches.deployments = controller.deployments;
     const started = controller;
     const elector = new LeaderElector({
-      rest,
+      rest: leaseRest,
       namespace: options.namespace,
       name: options.leaseName,
       identity: options.identity,
@@ -197,6 +208,7 @@ export const controllerCommand = defineCommand({
         server.closeAllConnections();
         await closed;
         rest.close();
+        leaseRest.close();
       },
     });
     return new Promise<number>(() => undefined);

@@ -270,6 +270,9 @@ export class Controller {
 
     if (optedIn && (await this.changeNotHeld(deployment))) return;
 
+    // Deleted by hand: what is remembered must not stand in for it, or the unchanged status is never
+    // written and the Canary never made again.
+    if (canary === undefined) this.memory.delete(key);
     let remembered = this.memory.get(key);
     if (remembered === undefined) {
       const fresh =

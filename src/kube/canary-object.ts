@@ -1,3 +1,4 @@
+import { canonicalJson } from '../canonical-json.js';
 import { initialStatus, PHASES, type Phase, type ReleaseStatus } from '../release/status.js';
 import type { RouteCanary } from '../routes/table.js';
 import type { ConfigRef, DeploymentObject } from './objects.js';
@@ -97,6 +98,11 @@ export function writeCanaryStatus(status: CanaryStatus): Record<string, unknown>
   }
   out['route'] = status.route;
   return out;
+}
+
+/** Whether writing `next` over `previous` would leave the Canary's status as it is. */
+export function sameCanaryStatus(previous: CanaryStatus, next: CanaryStatus): boolean {
+  return canonicalJson(writeCanaryStatus(previous)) === canonicalJson(writeCanaryStatus(next));
 }
 
 /** Sets one condition, keeping its transition time when its status is unchanged. */

@@ -161,6 +161,11 @@ export class KubeRest {
       timeout: 30_000,
     };
     await this.kubeConfig.applyToHTTPSOptions(options);
+    // applyToHTTPSOptions puts a new Agent of its own in `options` on every call, so each request would open
+    // a connection and do a TLS handshake (most of the controller's CPU with hundreds of releases). The TLS
+    // settings it read stay in `options` and go into the pool's key, so the kept-alive agent serves them;
+    // only a kubeconfig's proxy-url needs client-node's agent.
+    if (this.kubeConfig.getCurrentCluster()?.proxyUrl === undefined) options.agent = this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
       options.headers = {

@@ -128,7 +128,10 @@ class Release {
     const candidate = this.candidate;
     const action = this.seen.action;
     if (!this.config.enabled) return this.cancel('sluice.dev/canary is no longer enabled');
-    if (candidate === null) return this.revert();
+    if (candidate === null) {
+      if (this.seen.stableRevision === this.status.candidateRevision) return this.promotedUnrecorded();
+      return this.revert();
+    }
     if (candidate !== this.status.candidateRevision) {
       const replaced = this.status.candidateRevision ?? 'none';
       this.emit({ type: 'setRoute', route: null });
@@ -274,6 +277,22 @@ class Release {
         ? ''
         : `; the canary keeps weight ${this.status.canaryWeight} until it is ready`;
     this.event('Normal', 'Promoting', `Copying revision ${candidate} to the primary (${why})${held}`);
+  }
+
+  /**
+   * The primary is at the candidate already: a step wrote the promotion, but its write was answered too late
+   * (a timeout with the API server overloaded), so the step was not recorded. Not a revert: the promotion
+   * carries on from where it is.
+   */
+  private promotedUnrecorded(): void {
+    const candidate = this.status.candidateRevision ?? 'none';
+    this.transition('Promoting');
+    this.event(
+      'Normal',
+      'Promoting',
+      `Revision ${candidate} was copied to the primary by a step not recorded`,
+    );
+    this.promoting();
   }
 
   private promoting(): void {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   promotedCondition,
   readCanaryStatus,
+  sameCanaryStatus,
   setCondition,
   writeCanaryStatus,
   type CanaryObject,
@@ -141,6 +142,33 @@ describe('writing the Canary status', () => {
     for (const status of [progressing(), { ...progressing(), route: null, stableRevision: null }]) {
       const json = JSON.parse(JSON.stringify(writeCanaryStatus(status))) as Record<string, unknown>;
       expect(readCanaryStatus(canary(json), T0 + MINUTE)).toEqual(status);
+    }
+  });
+});
+
+describe('comparing Canary statuses', () => {
+  it('finds a status the same as itself, and as what it reads back as', () => {
+    expect(sameCanaryStatus(progressing(), progressing())).toBe(true);
+    const json = JSON.parse(JSON.stringify(writeCanaryStatus(progressing()))) as Record<string, unknown>;
+    expect(sameCanaryStatus(readCanaryStatus(canary(json), T0 + MINUTE), progressing())).toBe(true);
+  });
+
+  it('finds any change of a field, deep or shallow, a change', () => {
+    const changes: Partial<CanaryStatus>[] = [
+      { canaryWeight: 50 },
+      { lastCheckAt: '2026-11-22T08:04:00.000Z' },
+      { route: null },
+      { route: { ...(progressing().route as NonNullable<CanaryStatus['route']>), weight: 50 } },
+      { trackedConfigs: [] },
+      { observedGeneration: 4 },
+      {
+        conditions: [
+          { type: 'Promoted', status: 'False', reason: 'Progressing', message: '', lastTransitionTime: 'x' },
+        ],
+      },
+    ];
+    for (const change of changes) {
+      expect(sameCanaryStatus(progressing(), { ...progressing(), ...change })).toBe(false);
     }
   });
 });

@@ -375,6 +375,30 @@ describe('the release state machine', () => {
     expect(release.status.outcome).toMatchObject({ reason: 'Reverted', revision: 'bbb' });
   });
 
+  it('carries on promoting when the promotion was written but its step not recorded', () => {
+    // The step that wrote the promotion failed on a late answer (the write had been applied): its status,
+    // Progressing, was not recorded, and the next step sees the primary at the candidate already.
+    const release = new Release().started();
+    const beforePromotion = release.status;
+    release.tick({ action: 'promote' });
+    expect(release.types()).toContain('promote');
+    release.status = beforePromotion;
+    release.set({ stableRevision: 'bbb', candidateRevision: null, primaryReady: false }).tick();
+    expect(release.status).toMatchObject({
+      phase: 'Promoting',
+      candidateRevision: 'bbb',
+      stableRevision: 'bbb',
+    });
+    expect(release.status.outcome).toBeNull();
+    expect(release.events()).toEqual([
+      'Promoting: Revision bbb was copied to the primary by a step not recorded',
+    ]);
+
+    release.set({ primaryReady: true }).tick().tick();
+    expect(release.status.phase).toBe('Succeeded');
+    expect(release.status.outcome).toMatchObject({ reason: 'Promoted', revision: 'bbb' });
+  });
+
   it('ends the release as Reverted when the stable revision comes back after a rollback', () => {
     const release = new Release().started();
     release.tick({ action: 'abort' });

@@ -125,6 +125,13 @@ export interface Cluster {
 export interface StartClusterOptions {
   /** How long to wait for all components to be ready [120 s]. */
   timeoutMs?: number;
+  /** How many Pods the fake Node takes [250]. */
+  maxPods?: number;
+  /**
+   * kube-controller-manager's requests per second to the apiserver [20, its default]: with hundreds of
+   * Deployments rolling at once, the default makes the ReplicaSet controller the bottleneck.
+   */
+  controllerManagerQps?: number;
 }
 
 /**
@@ -269,6 +276,12 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       // ReplicaSets stay at READY 0 with their Pods "Running 1/1". No kubelet here can really be lost. (The
       // controller stays on: it lifts the not-ready taint a new Node is created with.)
       '--node-monitor-grace-period=1h',
+      ...(options.controllerManagerQps === undefined
+        ? []
+        : [
+            `--kube-api-qps=${options.controllerManagerQps}`,
+            `--kube-api-burst=${options.controllerManagerQps * 2}`,
+          ]),
     ]);
     const scheduler = start('kube-scheduler', componentArgs(schedulerPort));
     const kwokConfigPath = join(dir, 'kwok.yaml');
@@ -295,7 +308,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
         stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
       });
 
-    await apply(fakeNode(kwokNodeName));
+    await apply(fakeNode(kwokNodeName, options.maxPods ?? 250));
 
     const healthz = (port: number) => async () =>
       (await httpGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status === 200;
@@ -417,8 +430,8 @@ function kubeconfig(server: string, caPem: string, token: string, user = 'sluice
   });
 }
 
-/** The Node kwok pretends to run; it has room for many Pods and no taint, so any Pod can land on it. */
-function fakeNode(name: string): object {
+/** The Node kwok pretends to run; it has room for `maxPods` Pods and no taint, so any Pod can land on it. */
+function fakeNode(name: string, maxPods: number): object {
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -434,8 +447,8 @@ function fakeNode(name: string): object {
       },
     },
     status: {
-      allocatable: { cpu: '32', memory: '256Gi', pods: '250' },
-      capacity: { cpu: '32', memory: '256Gi', pods: '250' },
+      allocatable: { cpu: '32', memory: '256Gi', pods: String(maxPods) },
+      capacity: { cpu: '32', memory: '256Gi', pods: String(maxPods) },
     },
   };
 }

@@ -7,6 +7,7 @@ import {
   installSluice,
   startController,
   startDataPath,
+  wiringOf,
   type ControllerRun,
   type DataPath,
   type InstallOptions,
@@ -33,22 +34,24 @@ export interface ConfigUse {
   name: string;
 }
 
-/** The Deployment a test applies, as a user would write it (no proxy, no sluice-managed fields). */
+/** The Deployment a test applies, as a user would write it (no proxy, no sluice-managed fields) [named podinfo]. */
 export function podinfo(
   namespace: string,
   image: string,
   annotations: Readonly<Record<string, string>> = RELEASE_ANNOTATIONS,
-  extra: { config?: ConfigUse; replicas?: number } = {},
+  extra: { config?: ConfigUse; replicas?: number; name?: string } = {},
 ): Record<string, unknown> {
+  // The container keeps its name: `kubectl set image …podinfo=…` works on any of them.
+  const name = extra.name ?? 'podinfo';
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: 'podinfo', namespace, annotations },
+    metadata: { name, namespace, annotations },
     spec: {
       replicas: extra.replicas ?? 2,
-      selector: { matchLabels: { app: 'podinfo' } },
+      selector: { matchLabels: { app: name } },
       template: {
-        metadata: { labels: { app: 'podinfo' } },
+        metadata: { labels: { app: name } },
         spec: {
           containers: [
             {
@@ -286,7 +289,7 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
         options.canary ?? { errorRate: 0, latencyMs: 0 },
         options.protocol,
       );
-      controller = await startController(mustHave(installed, 'sluice'), namespace, data);
+      controller = await startController(mustHave(installed, 'sluice'), namespace, wiringOf(data));
       await controller.waitForLog('leadership', 20_000);
       await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
     },
@@ -306,19 +309,20 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
         await old.stop();
       }
       await options.meanwhile?.();
-      controller = await startController(mustHave(installed, 'sluice'), ns, mustHave(data, 'the data path'));
+      controller = await startController(
+        mustHave(installed, 'sluice'),
+        ns,
+        wiringOf(mustHave(data, 'the data path')),
+      );
       await controller.waitForLog('leadership', 20_000);
       return controller;
     },
     async startReplica(identity) {
       const installedNow = mustHave(installed, 'sluice');
-      return startController(
-        installedNow,
-        namespaceInUse ?? '',
-        mustHave(data, 'the data path'),
+      return startController(installedNow, namespaceInUse ?? '', wiringOf(mustHave(data, 'the data path')), {
         identity,
-        await freePort(),
-      );
+        port: await freePort(),
+      });
     },
     async controllerCaughtUp(namespace) {
       await c().kubectl(['annotate', 'deployment/podinfo', '-n', namespace, 'sluice.dev/action=resume']);

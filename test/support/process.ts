@@ -18,9 +18,16 @@ export interface SluiceProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs the built `sluice` CLI as a child process, the way it runs in a pod. */
-export function runSluice(args: string[], env: Record<string, string> = {}): SluiceProcess {
-  const child = spawn(process.execPath, [SLUICE_BIN, ...args], {
+/**
+ * Runs the built `sluice` CLI as a child process, the way it runs in a pod; `nodeArgs` go to node before
+ * it, for the flags NODE_OPTIONS does not take (`--cpu-prof`).
+ */
+export function runSluice(
+  args: string[],
+  env: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
+): SluiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, SLUICE_BIN, ...args], {
     env: { ...process.env, SLUICE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

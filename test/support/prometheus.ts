@@ -27,13 +27,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts a real Prometheus scraping `targets` (host:port) every second, with a config in a temp dir. */
-export async function startPrometheus(targets: readonly string[]): Promise<RunningPrometheus> {
+export interface PrometheusOptions {
+  /** How often every target is scraped [1s]; hundreds of targets on a shared machine want longer. */
+  scrapeInterval?: string;
+}
+
+/** Starts a real Prometheus scraping `targets` (host:port), with a config in a temp dir. */
+export async function startPrometheus(
+  targets: readonly string[],
+  options: PrometheusOptions = {},
+): Promise<RunningPrometheus> {
+  const interval = options.scrapeInterval ?? '1s';
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-prometheus-'));
   const config = [
     'global:',
-    '  scrape_interval: 1s',
-    '  evaluation_interval: 1s',
+    `  scrape_interval: ${interval}`,
+    `  evaluation_interval: ${interval}`,
     'scrape_configs:',
     '  - job_name: sluice-proxies',
     '    static_configs:',

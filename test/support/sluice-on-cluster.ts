@@ -228,14 +228,43 @@ export interface ControllerRun extends SluiceProcess {
   port: number;
 }
 
+/** What a controller is pointed at: where it serves routes, where it reads metrics, where canaries answer. */
+export interface ControllerWiring {
+  /** The route server's port, which the proxies long-poll. */
+  controllerPort: number;
+  prometheusUrl: string;
+  /** `--canary-url-template`: the canary Service's URL, or one fixed URL on loopback. */
+  canaryUrlTemplate: string;
+}
+
+/** A data path's controller: its proxy polls `controllerPort`, its Prometheus scrapes it, v2 is the canary. */
+export const wiringOf = (data: DataPath): ControllerWiring => ({
+  controllerPort: data.controllerPort,
+  prometheusUrl: data.prometheus.url,
+  canaryUrlTemplate: data.v2.url,
+});
+
+export interface ControllerOptions {
+  /** Its name in the Lease [controller-<random>]. */
+  identity?: string;
+  /** Its route server's port [the wiring's controllerPort]. */
+  port?: number;
+  /** `--tick` [500ms, so that tests wait less]. */
+  tick?: string;
+  /** `--lease-duration` [3s, so that a test's takeover is quick]. */
+  leaseDuration?: string;
+  /** Flags for node, before the script: `--cpu-prof` to profile it. */
+  nodeArgs?: readonly string[];
+}
+
 /** `sluice controller` as a local process, as the sluice-controller ServiceAccount, for one namespace. */
 export async function startController(
   installed: Installed,
   namespace: string,
-  data: DataPath,
-  identity = `controller-${randomBytes(3).toString('hex')}`,
-  port = data.controllerPort,
+  wiring: ControllerWiring,
+  options: ControllerOptions = {},
 ): Promise<ControllerRun> {
+  const port = options.port ?? wiring.controllerPort;
   const controller = runSluice(
     [
       'controller',
@@ -248,23 +277,24 @@ export async function startController(
       '--watch-namespace',
       namespace,
       '--identity',
-      identity,
+      options.identity ?? `controller-${randomBytes(3).toString('hex')}`,
       '--lease-name',
       `sluice-${namespace}`,
       '--lease-duration',
-      '3s',
+      options.leaseDuration ?? '3s',
       '--tick',
-      '500ms',
+      options.tick ?? '500ms',
       '--metrics-provider',
       'prometheus',
       '--prometheus-url',
-      data.prometheus.url,
+      wiring.prometheusUrl,
       '--seal-key-file',
       installed.sealKeyFile,
       '--canary-url-template',
-      data.v2.url,
+      wiring.canaryUrlTemplate,
     ],
     { SLUICE_LOG_LEVEL: installed.logLevel },
+    options.nodeArgs,
   );
   await controller.waitForLog('controllerStarted', 20_000);
   return Object.assign(controller, { port });
