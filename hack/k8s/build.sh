@@ -6,6 +6,7 @@
 #
 # The real node's kubelet and kube-proxy (test/support/node.ts), from the same module, go to the node/
 # subdirectory of that entry and are cached on their own: a control plane built before them stays valid.
+# So does its cluster DNS, CoreDNS from its own Go module (test/support/node-network.ts), in dns/.
 #
 # The build runs at the lowest CPU priority: it takes a long time cold and must not starve whatever else the
 # machine is running.
@@ -18,6 +19,7 @@ if ! command -v go >/dev/null; then
 fi
 
 kwok_version=v0.7.0
+coredns_version=v1.15.0
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 
 version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
@@ -36,10 +38,12 @@ complete() {
 
 control_plane_cached=false
 node_cached=false
+dns_cached=false
 complete "$out" "${binaries[@]}" && control_plane_cached=true
 complete "$out/node" "${node_binaries[@]}" && node_cached=true
-if $control_plane_cached && $node_cached; then
-  echo "control plane and node $version: cached" >&2
+complete "$out/dns" coredns && [ -e "$out/dns/$coredns_version" ] && dns_cached=true
+if $control_plane_cached && $node_cached && $dns_cached; then
+  echo "control plane, node and DNS $version: cached" >&2
   echo "$out"
   exit 0
 fi
@@ -79,8 +83,9 @@ if ! $control_plane_cached; then
     k8s.io/kubernetes/cmd/kubectl
   # kwok has its own module graph; go install resolves it outside this module.
   (cd "$staging" && GOBIN="$staging" CGO_ENABLED=0 GOFLAGS=-trimpath nice -n 19 go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version")
-  # A node built for the previous entry moves over: it comes from the same module version.
+  # A node (and its DNS) built for the previous entry moves over: it comes from the same module version.
   [ -d "$out/node" ] && mv "$out/node" "$staging/node"
+  [ -d "$out/dns" ] && mv "$out/dns" "$staging/dns"
   rm -rf "$out"
   mv "$staging" "$out"
   staging=""
@@ -98,6 +103,20 @@ if ! $node_cached; then
   mv "$staging" "$out/node"
   staging=""
   echo "node $version: built in $((SECONDS - start)) s" >&2
+fi
+
+if ! $dns_cached; then
+  staging="$(mktemp -d "$cache/.build-$version-dns.XXXXXX")"
+  start=$SECONDS
+  echo "DNS: building CoreDNS $coredns_version (minutes cold)" >&2
+  # Its own module graph, like kwok's; the empty file names the version the entry holds.
+  (cd "$staging" && GOBIN="$staging" CGO_ENABLED=0 GOFLAGS=-trimpath nice -n 19 \
+    go install -ldflags '-s -w' "github.com/coredns/coredns@$coredns_version")
+  touch "$staging/$coredns_version"
+  rm -rf "$out/dns"
+  mv "$staging" "$out/dns"
+  staging=""
+  echo "DNS: built in $((SECONDS - start)) s" >&2
 fi
 
 echo "$out"

@@ -2,10 +2,11 @@
 # Installs, from Debian's own packages, what the end-to-end tier's real node (test/support/node.ts) and its
 # images (hack/images/build.sh) need on this machine: containerd and runc, the CNI plugins, buildah and
 # debootstrap for the images, gcc with a static libc for the sandbox image's pause binary, iproute2 for the
-# pod bridge. Packages already installed are left alone. Needs root.
+# pod bridge and the Services' network namespace, iptables and conntrack for kube-proxy (iptables mode).
+# Packages already installed are left alone. Needs root.
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins buildah debootstrap gcc libc6-dev iproute2 openssl)
+packages=(containerd runc containernetworking-plugins buildah debootstrap gcc libc6-dev iproute2 openssl iptables conntrack)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -81,7 +81,7 @@ export interface KubectlOptions {
 export interface Cluster {
   /** A kubeconfig with cluster-admin rights (a static token in group system:masters). */
   kubeconfigPath: string;
-  /** The apiserver's URL, https://127.0.0.1:<port>. */
+  /** The apiserver's URL, https://127.0.0.1:<port> (or the `address` it was started on). */
   server: string;
   /** The cluster's CA; it signed the apiserver's serving cert and signs certs from `issueCertificate`. */
   ca: { cert: string; certPath: string };
@@ -132,6 +132,21 @@ export interface StartClusterOptions {
    * Deployments rolling at once, the default makes the ReplicaSet controller the bottleneck.
    */
   controllerManagerQps?: number;
+  /**
+   * Where the apiserver listens and what it advertises as the `kubernetes` Service's endpoint [127.0.0.1].
+   * Pods on a real node reach it only at an address of their network: the node's bridge (see node-network.ts).
+   */
+  address?: string;
+  /** The Services' ClusterIP range [10.96.0.0/16]; a real node routes it, so each test picks its own. */
+  serviceCidr?: string;
+}
+
+/** The first address of a CIDR's range: the ClusterIP the apiserver gives the `kubernetes` Service. */
+function firstServiceIp(cidr: string): string {
+  const [network = ''] = cidr.split('/');
+  const octets = network.split('.').map(Number);
+  octets[3] = (octets[3] ?? 0) + 1;
+  return octets.join('.');
 }
 
 /**
@@ -188,7 +203,13 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
     const pki = join(dir, 'pki');
     await mkdir(pki);
     const ca = await createCertificateAuthority(pki, 'sluice-test-cluster-ca');
-    const serving = await ca.issue('kube-apiserver', ['127.0.0.1', 'localhost', 'kubernetes.default.svc']);
+    const address = options.address ?? '127.0.0.1';
+    const serviceCidr = options.serviceCidr ?? '10.96.0.0/16';
+    const serving = await ca.issue('kube-apiserver', [
+      ...new Set(['127.0.0.1', address, firstServiceIp(serviceCidr)]),
+      'localhost',
+      'kubernetes.default.svc',
+    ]);
     const serviceAccountKey = await createSigningKey(pki, 'service-account');
 
     const token = randomBytes(24).toString('hex');
@@ -203,7 +224,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
     const controllerManagerPort = await freePort();
     const schedulerPort = await freePort();
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
 
     const etcd = start('etcd', [
       '--name=sluice-test',
@@ -224,8 +245,8 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
 
     const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${address}`,
+      `--advertise-address=${address}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${serving.certPath}`,
@@ -238,7 +259,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       '--service-account-issuer=https://kubernetes.default.svc',
       `--service-account-key-file=${serviceAccountKey.publicKeyPath}`,
       `--service-account-signing-key-file=${serviceAccountKey.keyPath}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${serviceCidr}`,
       '--allow-privileged=true',
       '--profiling=false',
     ];
@@ -270,7 +291,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       `--root-ca-file=${ca.certPath}`,
       `--service-account-private-key-file=${serviceAccountKey.keyPath}`,
       '--use-service-account-credentials=false',
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${serviceCidr}`,
       // kwok renews the fake Node's lease; when a loaded machine delays it past the grace period (50 s), the
       // node lifecycle controller marks every Pod on the Node not Ready, and kwok never marks them Ready again:
       // ReplicaSets stay at READY 0 with their Pods "Running 1/1". No kubelet here can really be lost. (The

@@ -1,10 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlPlaneBinDir, type Cluster } from './kube.js';
+import {
+  createNodeNetwork,
+  startServiceRouting,
+  type NodeNetwork,
+  type ServiceRouting,
+} from './node-network.js';
 import { CommandFailedError, freePort, ManagedProcess, run, runOrThrow, waitFor } from './processes.js';
 
 // A Node that really runs containers, next to the cluster startCluster() made: containerd (Debian's, with
@@ -42,8 +47,11 @@ export interface RealNode {
   images: LocalImages;
   /** `ctr -n k8s.io …` against this node's containerd. */
   ctr(args: readonly string[]): Promise<string>;
-  logTail(component: 'containerd' | 'kubelet', lines?: number): string;
-  /** Removes every pod's containers, stops the kubelet and containerd, and removes mounts and the bridge. */
+  logTail(component: 'containerd' | 'kubelet' | 'kube-proxy' | 'coredns', lines?: number): string;
+  /**
+   * Removes every pod's containers; stops kube-proxy and CoreDNS, the kubelet and containerd; removes mounts,
+   * and the network unless it was given (its maker removes it, after the cluster).
+   */
   stop(): Promise<void>;
 }
 
@@ -51,6 +59,12 @@ export interface StartNodeOptions {
   timeoutMs?: number;
   /** The images to build (or find cached) and import besides the sandbox's [podinfo]. */
   images?: readonly LocalImage[];
+  /**
+   * The network from `createNodeNetwork`, made before the cluster (started on its gateway and service
+   * range): the node then also routes Services (kube-proxy) and resolves their names (CoreDNS). Without it
+   * the node makes a bridge of its own, and pods reach pod IPs only.
+   */
+  network?: NodeNetwork;
 }
 
 /** Builds (or finds cached) the images of hack/images/build.sh; minutes cold, a second when cached. */
@@ -67,19 +81,6 @@ export async function buildLocalImages(
     });
 }
 
-/** A free private /24 for the pod bridge: one that no route on this machine covers. */
-async function freePodSubnet(): Promise<{ subnet: string; gateway: string }> {
-  const routes = (await runOrThrow('ip', ['-4', 'route', 'show', 'table', 'all'])).split('\n');
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const [x = 0, c = 0] = randomBytes(2);
-    const b = 200 + (x % 50);
-    const prefix = `10.${b}.${c}.`;
-    if (routes.some((r) => r.startsWith(prefix) || r.includes(` ${prefix}`))) continue;
-    return { subnet: `${prefix}0/24`, gateway: `${prefix}1` };
-  }
-  throw new Error('no free 10.200-249.x.0/24 for the pod bridge');
-}
-
 export async function startRealNode(cluster: Cluster, options: StartNodeOptions = {}): Promise<RealNode> {
   const timeoutMs = options.timeoutMs ?? 180_000;
   const kubelet = join(controlPlaneBinDir(), 'node', 'kubelet');
@@ -94,14 +95,13 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
   const pauseImage = imageRef('pause');
   if (!pauseImage) throw new Error('hack/images/build.sh made no pause image');
 
-  const id = randomBytes(3).toString('hex');
+  const network = options.network ?? (await createNodeNetwork());
+  const { id, bridge, podSubnet: subnet, gateway } = network;
   const name = `sluice-node-${id}`;
-  // Interface names are at most 15 characters.
-  const bridge = `sluice${id}`;
+  let services: ServiceRouting | undefined;
   const dir = await mkdtemp(join(tmpdir(), 'sluice-node-'));
   const socket = join(dir, 'containerd', 'containerd.sock');
   const processes: ManagedProcess[] = [];
-  const { subnet, gateway } = await freePodSubnet();
   const ctr = (args: readonly string[]): Promise<string> =>
     runOrThrow('ctr', ['--address', socket, '-n', 'k8s.io', ...args], { timeoutMs: 300_000 });
 
@@ -126,6 +126,7 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
           { timeoutMs: 60_000, process: kubeletProcess },
         ).catch(() => undefined);
       }
+      await services?.stop();
       await kubeletProcess?.stop();
       if (containerd) {
         // Whatever is left (a kubelet that failed): killed and removed, so that their shims exit.
@@ -133,18 +134,15 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
         await containerd.stop();
       }
       await unmountUnder(dir);
-      await run('ip', ['link', 'del', bridge]);
+      if (!options.network) await network.stop();
       await rm(dir, { recursive: true, force: true });
     })();
     return stopped;
   };
 
   try {
-    // The bridge comes first, with the gateway's address: the node's own address (a kubelet refuses a
-    // loopback one), where the apiserver reaches the kubelet and the host reaches the pods.
-    await runOrThrow('ip', ['link', 'add', 'name', bridge, 'type', 'bridge']);
-    await runOrThrow('ip', ['addr', 'add', `${gateway}/24`, 'dev', bridge]);
-    await runOrThrow('ip', ['link', 'set', bridge, 'up']);
+    // The bridge's address (the gateway) is the node's own (a kubelet refuses a loopback one), where the
+    // apiserver reaches the kubelet and this machine reaches the pods.
     await mkdir(join(dir, 'cni'), { recursive: true });
     await writeFile(
       join(dir, 'cni', '10-sluice.conflist'),
@@ -191,7 +189,11 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
     const healthzPort = await freePort();
     await writeFile(
       join(dir, 'kubelet.yaml'),
-      JSON.stringify(kubeletConfig(dir, socket, cluster.ca.certPath, gateway, kubeletPort, healthzPort)),
+      JSON.stringify({
+        ...kubeletConfig(dir, socket, cluster.ca.certPath, gateway, kubeletPort, healthzPort),
+        // Pods resolve Service names at the network's CoreDNS, when the node routes Services.
+        ...(options.network ? { clusterDNS: [network.dnsIp], clusterDomain: 'cluster.local' } : {}),
+      }),
     );
     const kubeletProcess = new ManagedProcess(
       'kubelet',
@@ -224,13 +226,18 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
       { timeoutMs, process: kubeletProcess },
     );
 
+    if (options.network) services = await startServiceRouting(network, cluster, name, timeoutMs);
+
     return {
       name,
       selector: { 'kubernetes.io/hostname': name },
       podSubnet: subnet,
       images: { pause: pauseImage, podinfo: imageRef('podinfo'), sluice: imageRef('sluice') },
       ctr,
-      logTail: (component, lines) => processes.find((p) => p.name === component)?.logTail(lines) ?? '',
+      logTail: (component, lines) =>
+        component === 'kube-proxy' || component === 'coredns'
+          ? (services?.logTail(component, lines) ?? '')
+          : (processes.find((p) => p.name === component)?.logTail(lines) ?? ''),
       stop: async () => {
         await stop();
         await cluster.tryKubectl(['delete', 'node', name, '--wait=false']);
