@@ -62,7 +62,7 @@ export interface StartNodeOptions {
   /**
    * The network from `createNodeNetwork`, made before the cluster (started on its gateway and service
    * range): the node then also routes Services (kube-proxy) and resolves their names (CoreDNS). Without it
-   * the node makes a bridge of its own, and pods reach pod IPs only.
+   * the node makes a network of its own and starts neither: pods reach pod IPs only.
    */
   network?: NodeNetwork;
 }
