@@ -27,7 +27,8 @@ let flushing: NodeJS.Timeout | undefined;
 const record = (version: string, at: number): void => {
   applied.push([version, at]);
   flushing ??= setTimeout(() => {
-    process.send?.({ applied } satisfies ProxiesReport);
+    // Once the benchmark has gone, the proxies stop (below) and their last applies go nowhere.
+    if (process.connected) process.send?.({ applied } satisfies ProxiesReport);
     applied = [];
     flushing = undefined;
   }, 5);

@@ -31,6 +31,11 @@ const NICE = Number(process.env['SCALE_NICE'] ?? 0);
 const PROXY_NICE = Number(process.env['SCALE_PROXY_NICE'] ?? NICE);
 /** A change not applied by every proxy within this long counts as missed. */
 const CHANGE_TIMEOUT_MS = 15_000;
+/**
+ * How long the proxies may take to get their first table. Their first connects come all at once and
+ * overflow the route server's accept queue; TCP retries the dropped ones after 1, 3, 7 and 15 s.
+ */
+const FIRST_TABLE_TIMEOUT_MS = 60_000;
 const CANARY_URL = 'http://app-canary.scale:8080';
 /** A table as a release with a test header and a user segment carries it: one exact match, one regex. */
 const MATCH = [
@@ -132,16 +137,18 @@ async function phase(server: RouteServerProcess, proxies: number, url: string): 
     });
     return child;
   });
-  const appliedBy = async (version: string): Promise<number[] | undefined> => {
-    const deadline = Date.now() + CHANGE_TIMEOUT_MS;
+  const appliedBy = async (version: string, timeoutMs = CHANGE_TIMEOUT_MS): Promise<number[] | undefined> => {
+    const deadline = Date.now() + timeoutMs;
     while ((applied.get(version)?.length ?? 0) < proxies) {
       if (Date.now() > deadline) return undefined;
       await sleep(10);
     }
     return applied.get(version);
   };
-  if ((await appliedBy(first.version)) === undefined)
-    throw new Error(`${proxies} proxies did not all get their first table within ${CHANGE_TIMEOUT_MS} ms`);
+  if ((await appliedBy(first.version, FIRST_TABLE_TIMEOUT_MS)) === undefined)
+    throw new Error(
+      `${proxies} proxies did not all get their first table within ${FIRST_TABLE_TIMEOUT_MS} ms`,
+    );
   // Every proxy is now in a held long-poll.
   await sleep(GAP_MS);
 
