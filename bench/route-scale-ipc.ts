@@ -1,7 +1,9 @@
+import type { RouteCanaryInput } from '../src/routes/table.js';
+
 /** What bench/route-scale.ts and its two kinds of child process say to each other over IPC. */
 
 export type ServerRequest =
-  | { set: { url: string; weight: number } }
+  | { set: RouteCanaryInput }
   | { usage: true }
   /** When the server last finished writing a table (a 200), for how long it took to answer everyone. */
   | { lastTable: true };

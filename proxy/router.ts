@@ -90,8 +90,9 @@ const LITERAL_ALTERNATION = new RegExp(
 );
 
 export function compileValueTest(source: string): ValueTest {
-  const checked = compileHeaderRegex(source);
-  return LITERAL_ALTERNATION.test(source) ? new RegExp(source) : checked;
+  // Compiled once: the table's validation (headerMatchSchema) has already refused what RE2 cannot read, and
+  // RE2 reads every pattern of the literal shape as V8 does.
+  return LITERAL_ALTERNATION.test(source) ? new RegExp(source) : compileHeaderRegex(source);
 }
 
 function compileKey(key: string): CompiledKey {

@@ -9,29 +9,64 @@ import {
 } from './table.js';
 
 /**
+ * A table as the long-poll answers it, serialised once when it is set: a change answers every held poll
+ * of its Deployment at once (a thousand proxies, say), and each of them gets these same bytes.
+ */
+export interface PublishedTable {
+  readonly table: RouteTable;
+  /** Header name, value, name, value… for a 200 (content-type, content-length, etag); shared, not to change. */
+  readonly headers: string[];
+  readonly body: Buffer;
+  /** The same, for a 304 (etag only). */
+  readonly notModifiedHeaders: string[];
+}
+
+function publish(table: RouteTable): PublishedTable {
+  const body = Buffer.from(JSON.stringify(table));
+  const etag = `"${table.version}"`;
+  return {
+    table,
+    headers: ['content-type', 'application/json', 'content-length', String(body.length), 'etag', etag],
+    body,
+    notModifiedHeaders: ['etag', etag],
+  };
+}
+
+const LOCAL_ONLY = publish(localOnlyTable());
+
+/** A held long-poll: answered with the new table on a change, or with the same one when its hold ends. */
+type Waiter = (published: PublishedTable) => void;
+
+/**
  * The controller's side of the route protocol (DESIGN.md, "The proxy"): an in-memory table per
  * Deployment, served by long-poll at GET /v1/routes/{namespace}/{deployment}. A request whose
  * If-None-Match differs from the current version is answered at once; one that matches is held until the
  * table changes or `holdMs` passes, then answered 304.
  */
 export class RouteStore {
-  private readonly tables = new Map<string, RouteTable>();
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly tables = new Map<string, PublishedTable>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
 
   get(namespace: string, deployment: string): RouteTable {
-    return this.tables.get(key(namespace, deployment)) ?? localOnlyTable();
+    return this.published(namespace, deployment).table;
+  }
+
+  /** The table with its answer's bytes. */
+  published(namespace: string, deployment: string): PublishedTable {
+    return this.tables.get(key(namespace, deployment)) ?? LOCAL_ONLY;
   }
 
   /** Sets the canary route of a Deployment (null: all local); validated like the proxy validates it. */
   set(namespace: string, deployment: string, canary: RouteCanaryInput | null): RouteTable {
     const table = routeTable(canary === null ? null : routeCanarySchema.parse(canary));
     const k = key(namespace, deployment);
-    if (this.tables.get(k)?.version === table.version) return table;
+    if (this.tables.get(k)?.table.version === table.version) return table;
+    const published = table.canary === null ? LOCAL_ONLY : publish(table);
     if (table.canary === null) this.tables.delete(k);
-    else this.tables.set(k, table);
+    else this.tables.set(k, published);
     const waiting = this.waiters.get(k);
     this.waiters.delete(k);
-    for (const wake of waiting ?? []) wake();
+    for (const answer of waiting ?? []) answer(published);
     return table;
   }
 
@@ -39,27 +74,36 @@ export class RouteStore {
     this.set(namespace, deployment, null);
   }
 
-  /** Resolves when the table of this Deployment changes, or after `ms`; `cancel` stops waiting. */
-  waitForChange(
-    namespace: string,
-    deployment: string,
-    ms: number,
-  ): { changed: Promise<void>; cancel: () => void } {
+  /**
+   * Holds `answer` until the table of this Deployment changes (it gets the new one) or `ms` passes (it
+   * gets the current one). Returns a cancel that drops the waiter without answering.
+   */
+  hold(namespace: string, deployment: string, ms: number, answer: Waiter): () => void {
     const k = key(namespace, deployment);
-    let wake!: () => void;
-    const changed = new Promise<void>((resolve) => (wake = resolve));
-    const timer = setTimeout(() => cancel(), ms);
-    const set = this.waiters.get(k) ?? new Set();
-    this.waiters.set(k, set);
-    const cancel = (): void => {
-      clearTimeout(timer);
-      set.delete(cancel);
+    let waiting = this.waiters.get(k);
+    if (waiting === undefined) {
+      waiting = new Set();
+      this.waiters.set(k, waiting);
+    }
+    const set = waiting;
+    const forget = (): void => {
+      set.delete(wake);
       if (set.size === 0 && this.waiters.get(k) === set) this.waiters.delete(k);
-      wake();
     };
-    // A change wakes the waiter through cancel too, so that its hold timer does not outlive it.
-    set.add(cancel);
-    return { changed, cancel };
+    const timer = setTimeout(() => {
+      forget();
+      answer(this.published(namespace, deployment));
+    }, ms);
+    // A change wakes the waiter here, so that its hold timer does not outlive it.
+    const wake: Waiter = (published) => {
+      clearTimeout(timer);
+      answer(published);
+    };
+    set.add(wake);
+    return () => {
+      clearTimeout(timer);
+      forget();
+    };
   }
 }
 
@@ -87,26 +131,31 @@ export function createRouteHandler(
     }
     const [, namespace = '', deployment = ''] = match;
     const known = unquote(req.headers['if-none-match']);
-    const answer = (): void => {
-      const table = store.get(namespace, deployment);
-      if (table.version === known) {
-        res.writeHead(304, { etag: `"${table.version}"` });
+    const answer = (published: PublishedTable): void => {
+      if (res.destroyed) return;
+      if (published.table.version === known) {
+        res.writeHead(304, published.notModifiedHeaders);
         res.end();
       } else {
-        res.setHeader('etag', `"${table.version}"`);
-        sendJson(res, 200, table);
+        res.writeHead(200, published.headers);
+        res.end(published.body);
       }
     };
-    if (known === undefined || store.get(namespace, deployment).version !== known) {
-      answer();
+    const current = store.published(namespace, deployment);
+    if (current.table.version !== known) {
+      answer(current);
       return true;
     }
-    const wait = store.waitForChange(namespace, deployment, Math.min(holdMs, requestedHoldMs(query)));
-    res.on('close', wait.cancel);
-    void wait.changed.then(() => {
-      res.off('close', wait.cancel);
-      if (!res.destroyed) answer();
-    });
+    const cancel = store.hold(
+      namespace,
+      deployment,
+      Math.min(holdMs, requestedHoldMs(query)),
+      (published) => {
+        res.off('close', cancel);
+        answer(published);
+      },
+    );
+    res.on('close', cancel);
     return true;
   };
 }

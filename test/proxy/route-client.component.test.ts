@@ -22,6 +22,22 @@ async function scriptedRouteServer(bodies: string[]) {
   return { url: `http://127.0.0.1:${port}`, ifNoneMatch };
 }
 
+/** A started client of shop/podinfo that retries quickly, stopped after the test. */
+function startClient(controlUrl: string, apply: (table: RouteTable) => void): RouteClient {
+  const client = new RouteClient({
+    controlUrl,
+    namespace: 'shop',
+    deployment: 'podinfo',
+    ttlMs: 60_000,
+    logger: quietLogger,
+    minBackoffMs: 10,
+    apply,
+  });
+  client.start();
+  defer(() => client.stop());
+  return client;
+}
+
 describe("the proxy's route client", () => {
   it('asks for every table over one kept-alive connection', async () => {
     const routes = await startRouteServer();
@@ -64,23 +80,29 @@ describe("the proxy's route client", () => {
     const applied: RouteTable[] = [];
     let onApply!: () => void;
     const appliedOnce = new Promise<void>((resolve) => (onApply = resolve));
-    const client = new RouteClient({
-      controlUrl: server.url,
-      namespace: 'shop',
-      deployment: 'podinfo',
-      ttlMs: 60_000,
-      logger: quietLogger,
-      minBackoffMs: 10,
-      apply: (table) => {
-        applied.push(table);
-        onApply();
-      },
+    startClient(server.url, (table) => {
+      applied.push(table);
+      onApply();
     });
-    client.start();
-    defer(() => client.stop());
     await appliedOnce;
     expect(applied.map((t) => t.version)).toEqual(['v2']);
     // The rejected version is not sent back: it may not even be a valid header value.
     expect(server.ifNoneMatch.slice(0, 2)).toEqual([undefined, undefined]);
+  });
+
+  it('refuses a table larger than 1 MiB and applies the next one', async () => {
+    const huge = JSON.stringify({
+      version: 'v1',
+      canary: { url: 'http://127.0.0.1:9', weight: 10 },
+      padding: 'x'.repeat(2 * 1024 * 1024),
+    });
+    const server = await scriptedRouteServer([
+      huge,
+      JSON.stringify({ version: 'v2', canary: { url: 'http://127.0.0.1:9', weight: 20 } }),
+    ]);
+    const applied: RouteTable[] = [];
+    startClient(server.url, (table) => applied.push(table));
+    await eventually(() => applied.length > 0, 5_000, 'a table applied');
+    expect(applied.map((t) => t.version)).toEqual(['v2']);
   });
 });
