@@ -35,6 +35,15 @@ export function nextCheckAt(status: ReleaseStatus, config: CanaryConfig): number
   return Date.parse(status.lastCheckAt) + config.intervalMs;
 }
 
+/**
+ * The share of the primaries' requests the canary serves now, in percent, for sizing it: its weight, or
+ * in the mirror phase (paused in it too) the mirror share, since copies load it as routed requests do.
+ */
+export function canaryShare(status: ReleaseStatus, config: CanaryConfig): number {
+  const mirroring = config.mirror !== null && status.mirrorChecks < config.mirrorChecks;
+  return mirroring ? Math.max(status.canaryWeight, config.mirror) : status.canaryWeight;
+}
+
 /** The latency quantiles the objectives need from the provider. */
 export function quantilesOf(config: CanaryConfig): number[] {
   return config.objectives.flatMap((o) => (o.quantile === null ? [] : [o.quantile]));

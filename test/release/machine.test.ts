@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type CanaryConfig, parseCanaryAnnotations } from '../../src/annotations.js';
 import type { SideMetrics } from '../../src/metrics/provider.js';
 import type { Measurement } from '../../src/release/check.js';
-import { nextCheckAt, quantilesOf, step } from '../../src/release/machine.js';
+import { canaryShare, nextCheckAt, quantilesOf, step } from '../../src/release/machine.js';
 import {
   initialStatus,
   type Observations,
@@ -619,6 +619,17 @@ describe('the mirror phase', () => {
     );
     release.check();
     expect(release.status.phase).toBe('Promoting');
+  });
+
+  it('sizes the canary for the mirror share while mirroring, paused or not, then for its weight', () => {
+    const release = new Release(mirrorConfig()).started();
+    expect(canaryShare(release.status, release.config)).toBe(50);
+    release.tick({ action: 'pause' });
+    expect(canaryShare(release.status, release.config)).toBe(50);
+    release.tick({ action: 'resume' }).check().check();
+    expect(release.status.canaryWeight).toBe(10);
+    expect(canaryShare(release.status, release.config)).toBe(10);
+    expect(canaryShare(release.status, configOf())).toBe(10);
   });
 
   it('starts the mirror phase again for a new candidate', () => {
