@@ -33,6 +33,11 @@ export interface ForwardContext {
   readonly logger: Logger;
   route(rawHeaders: readonly string[]): { destination: Destination; route: CompiledRoute };
   pool(destination: Destination, route: CompiledRoute): UpstreamPool;
+  /**
+   * Copies a request the local app takes to the canary when the route mirrors (proxy/mirror.ts); the
+   * exchange goes on at once. `lines` are the forwarded header lines.
+   */
+  mirror(request: RequestLine, lines: string, hasBody: boolean, route: CompiledRoute): void;
   isDraining(): boolean;
   /** Takes over a connection whose request asks to switch protocols (WebSocket). */
   upgrade(socket: net.Socket, request: RequestLine, head: Buffer, clientAddress: string | undefined): void;
@@ -326,9 +331,12 @@ class Exchange implements UpstreamListener {
       if (!this.requestRead && this.request.versionMinor >= 1)
         this.connection.write('HTTP/1.1 100 Continue\r\n\r\n');
     }
-    const { destination, route } = this.connection.context.route(this.request.headers);
+    const { context } = this.connection;
+    const { destination, route } = context.route(this.request.headers);
     this.route = route;
     this.send(destination);
+    if (destination === 'local' && route.canary !== null && route.canary.mirrorThreshold > 0)
+      context.mirror(this.request, this.lines, this.hasBody, route);
   }
 
   /** One attempt: a fresh start on the upstream of `destination`. */

@@ -15,6 +15,9 @@ export interface ProxyIdentity {
   revision: string;
 }
 
+/** Where a request went: `mirror` is a copy sent to the canary whose answer nobody read (docs/proxy.md). */
+export type MetricDestination = Destination | 'mirror';
+
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
 
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -24,12 +27,15 @@ export class ProxyMetrics {
   private readonly requests: Counter<'destination' | 'code' | 'method' | 'grpc_status'>;
   private readonly duration: Histogram<'destination'>;
   private readonly fallbacks: Counter;
+  private readonly mirrorsDropped: Counter;
   private readonly routeVersion: Gauge<'version'>;
   private readonly routeWeight: Gauge;
   private readonly routeStale: Gauge;
   /** prom-client hashes label sets on every call; the children are looked up once and kept. */
   private readonly requestChildren = new Map<string, { inc: () => void }>();
-  private readonly durationChildren: Record<Destination, { observe: (seconds: number) => void }>;
+  private readonly durationChildren: Partial<
+    Record<MetricDestination, { observe: (seconds: number) => void }>
+  >;
 
   constructor(identity: ProxyIdentity) {
     const registers = [this.registry];
@@ -55,6 +61,11 @@ export class ProxyMetrics {
       help: 'Requests the canary failed before answering, retried on the local app.',
       registers,
     });
+    this.mirrorsDropped = new Counter({
+      name: 'sluice_proxy_mirror_dropped_total',
+      help: 'Requests not copied to the canary because the copies already under way reached the limit.',
+      registers,
+    });
     this.routeVersion = new Gauge({
       name: 'sluice_proxy_route_version',
       help: 'The route table in use: 1 for its version.',
@@ -71,10 +82,11 @@ export class ProxyMetrics {
       help: '1 while the controller has been out of reach longer than the route TTL and all traffic is local.',
       registers,
     });
+    // The mirror's series appear with the first copy, so that a proxy that never mirrors exports none.
     this.durationChildren = { local: this.duration.labels('local'), canary: this.duration.labels('canary') };
   }
 
-  request(destination: Destination, code: number, method: string, seconds: number): void {
+  request(destination: MetricDestination, code: number, method: string, seconds: number): void {
     const m = METHODS.has(method) ? method : 'other';
     const key = `${destination} ${code} ${m}`;
     let child = this.requestChildren.get(key);
@@ -83,7 +95,11 @@ export class ProxyMetrics {
       this.requestChildren.set(key, child);
     }
     child.inc();
-    this.durationChildren[destination].observe(seconds);
+    this.durationOf(destination).observe(seconds);
+  }
+
+  private durationOf(destination: MetricDestination): { observe: (seconds: number) => void } {
+    return (this.durationChildren[destination] ??= this.duration.labels(destination));
   }
 
   /**
@@ -107,7 +123,11 @@ export class ProxyMetrics {
       this.requestChildren.set(key, child);
     }
     child.inc();
-    this.durationChildren[destination].observe(seconds);
+    this.durationOf(destination).observe(seconds);
+  }
+
+  mirrorDropped(): void {
+    this.mirrorsDropped.inc();
   }
 
   fallback(): void {

@@ -8,8 +8,16 @@ import { H2Front } from './h2/front.js';
 import { detectProtocol } from './h2/preface.js';
 import { H2Origin } from './h2/sessions.js';
 import { ProxyMetrics } from './metrics.js';
+import { Mirror } from './mirror.js';
 import { RouteClient } from './route-client.js';
-import { chooseDestination, compileRoute, rawHeaderReader, type CompiledRoute, type Role } from './router.js';
+import {
+  chooseDestination,
+  compileRoute,
+  rawHeaderReader,
+  shouldMirror,
+  type CompiledRoute,
+  type Role,
+} from './router.js';
 import { forwardUpgrade } from './upgrade.js';
 import { UpstreamPool } from './upstream.js';
 
@@ -42,6 +50,8 @@ export interface ProxyConfig {
   clientIdleMs?: number;
   /** Longest time a client may take to send a request head [60 s, as Node's server]. */
   headersTimeoutMs?: number;
+  /** Copies to the canary under way at once before more are dropped [MIRROR_MAX_IN_FLIGHT]. */
+  mirrorMaxInFlight?: number;
   logger: Logger;
   random?: () => number;
 }
@@ -69,6 +79,10 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const appProtocol = config.appProtocol ?? 'http';
   const local = newPool(config.appHost, config.appPort, config.upstreamTimeoutMs);
   const canaryPools = new Map<string, UpstreamPool>();
+  // Copies have connections of their own, so that a canary slow to answer them holds none a user's
+  // request to the canary could have taken.
+  const mirrorPools = new Map<string, UpstreamPool>();
+  const mirror = new Mirror(metrics, config.mirrorMaxInFlight);
   const appAuthority = `${config.appHost.includes(':') ? `[${config.appHost}]` : config.appHost}:${config.appPort}`;
   // An app that speaks HTTP/2 is reached over one HTTP/2 connection per origin, the canary's too.
   const h2Options = { connectTimeoutMs: Math.min(UPSTREAM_CONNECT_TIMEOUT_MS, config.upstreamTimeoutMs) };
@@ -97,6 +111,13 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         pool.close();
       }
     }
+    const mirrorOrigin = (compiled.canary?.mirrorThreshold ?? 0) > 0 ? origin : undefined;
+    for (const [key, pool] of mirrorPools) {
+      if (key !== mirrorOrigin) {
+        mirrorPools.delete(key);
+        pool.close();
+      }
+    }
     for (const [key, h2] of canaryH2) {
       if (key !== origin) {
         canaryH2.delete(key);
@@ -109,10 +130,18 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         canaryPools.set(origin, newPool(hostname, port, config.upstreamTimeoutMs));
       if (appProtocol !== 'http' && !canaryH2.has(origin))
         canaryH2.set(origin, new H2Origin(origin, h2Options));
+      if (appProtocol === 'http' && mirrorOrigin !== undefined && !mirrorPools.has(mirrorOrigin))
+        mirrorPools.set(mirrorOrigin, newPool(hostname, port, config.upstreamTimeoutMs));
     }
     metrics.route(table.version, table.canary?.weight ?? 0, stale);
     logger.info(
-      { version: table.version, weight: table.canary?.weight ?? 0, canary: table.canary?.url ?? null, stale },
+      {
+        version: table.version,
+        weight: table.canary?.weight ?? 0,
+        mirror: table.canary?.mirror ?? 0,
+        canary: table.canary?.url ?? null,
+        stale,
+      },
       'routeApplied',
     );
   };
@@ -132,6 +161,12 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     },
     pool: (destination, current) =>
       destination === 'canary' ? (canaryPools.get(current.canary?.origin ?? '') ?? local) : local,
+    mirror(request, lines, hasBody, current) {
+      const pool = mirrorPools.get(current.canary?.origin ?? '');
+      if (pool === undefined || draining) return;
+      if (shouldMirror(current, role, request.method, hasBody, rawHeaderReader(request.headers), random))
+        mirror.copy(pool, request.method, request.url, lines);
+    },
     isDraining: () => draining,
     upgrade(socket, request, head, clientAddress) {
       const { destination, route: current } = context.route(request.headers);
@@ -246,6 +281,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       await routeClient?.stop();
       local.close();
       for (const pool of canaryPools.values()) pool.close();
+      for (const pool of mirrorPools.values()) pool.close();
       localH2.close();
       for (const h2 of canaryH2.values()) h2.close();
       await closeServer(admin);

@@ -44,6 +44,8 @@ export interface CompiledRoute {
     readonly match: readonly CompiledMatch[];
     readonly segment: readonly CompiledMatch[];
     readonly sticky: CompiledKey | null;
+    /** Share of requests mirrored, in hundredths of a percent, as `threshold`; 0 when none. */
+    readonly mirrorThreshold: number;
   };
 }
 
@@ -64,6 +66,7 @@ export function compileRoute(table: RouteTable): CompiledRoute {
       match: canary.match.map(compileMatch),
       segment: canary.segment.map(compileMatch),
       sticky: canary.sticky === null ? null : compileKey(canary.sticky),
+      mirrorThreshold: Math.round((canary.mirror ?? 0) * (BUCKETS / 100)),
     },
   };
 }
@@ -119,6 +122,28 @@ export function chooseDestination(
   const key = canary.sticky === null ? undefined : readKey(canary.sticky, header);
   const bucket = key === undefined ? Math.floor(random() * BUCKETS) : stickyBucket(key);
   return bucket < canary.threshold ? 'canary' : 'local';
+}
+
+/** Methods that change nothing on the app (RFC 9110 §9.2.1): the only ones a mirror copies. */
+const MIRRORED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Whether a request the local app takes is also copied to the canary (docs/proxy.md, "Mirroring"): only
+ * on a primary, only a safe method without a body (nothing to buffer, nothing the canary could change
+ * twice), never a request another proxy forwarded, and then the table's share, at random.
+ */
+export function shouldMirror(
+  route: CompiledRoute,
+  role: Role,
+  method: string,
+  hasBody: boolean,
+  header: HeaderReader,
+  random: () => number,
+): boolean {
+  const canary = route.canary;
+  if (canary === null || canary.mirrorThreshold <= 0 || role === 'canary' || hasBody) return false;
+  if (!MIRRORED_METHODS.has(method) || header(HOP_HEADER) !== undefined) return false;
+  return canary.mirrorThreshold >= BUCKETS || Math.floor(random() * BUCKETS) < canary.mirrorThreshold;
 }
 
 function anyMatches(matches: readonly CompiledMatch[], header: HeaderReader): boolean {

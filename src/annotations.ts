@@ -31,6 +31,8 @@ export const ANNOTATIONS = {
   action: 'sluice.dev/action',
   protocol: 'sluice.dev/protocol',
   nativeSidecar: 'sluice.dev/native-sidecar',
+  mirror: 'sluice.dev/mirror',
+  mirrorChecks: 'sluice.dev/mirror-checks',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -61,6 +63,7 @@ export const DEFAULTS = {
   objectives: 'success-rate>=99%,p99-latency<=500ms',
   minRequests: '10',
   progressDeadline: '30m',
+  mirrorChecks: '2',
 } as const;
 
 export const MIN_INTERVAL_MS = 5_000;
@@ -116,6 +119,13 @@ export interface CanaryConfig {
   readonly protocol: AppProtocol;
   /** The proxy as a native sidecar (an init container) or not; null leaves it to the webhook's default. */
   readonly nativeSidecar: boolean | null;
+  /**
+   * Before any user request goes to the canary, the share (percent) of the primaries' idempotent requests
+   * copied to it (docs/proxy.md, "Mirroring"); null when off.
+   */
+  readonly mirror: number | null;
+  /** Passing checks on mirrored requests before the weighted steps begin. */
+  readonly mirrorChecks: number;
 }
 
 export interface AnnotationError {
@@ -303,8 +313,11 @@ const annotationsSchema = z
     [A.action]: oneOf(ACTIONS).optional(),
     [A.protocol]: oneOf(APP_PROTOCOLS).prefault('http'),
     [A.nativeSidecar]: oneOf(['true', 'false'] as const).optional(),
+    [A.mirror]: integer(1, 100, 'a percentage from 1 to 100').optional(),
+    [A.mirrorChecks]: integer(1, 1000).optional(),
   })
   .superRefine((a, ctx) => {
+    for (const issue of mirrorIssues(a[A.mirror], a[A.mirrorChecks], a[A.protocol])) ctx.addIssue(issue);
     if (a[A.stepWeight] !== undefined && a[A.stepWeights] !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -336,6 +349,26 @@ const annotationsSchema = z
       });
     }
   });
+
+/** Mirroring copies HTTP/1.1 requests only, and mirror-checks means nothing without a share to mirror. */
+function mirrorIssues(mirror: number | undefined, checks: number | undefined, protocol: AppProtocol) {
+  const issues: { code: 'custom'; path: string[]; message: string }[] = [];
+  if (mirror !== undefined && protocol !== 'http') {
+    issues.push({
+      code: 'custom',
+      path: [A.mirror],
+      message: `mirroring copies HTTP/1.1 requests only, and ${A.protocol} is ${protocol}: remove ${A.mirror}`,
+    });
+  }
+  if (checks !== undefined && mirror === undefined) {
+    issues.push({
+      code: 'custom',
+      path: [A.mirrorChecks],
+      message: `counts checks of mirrored requests: set ${A.mirror} too`,
+    });
+  }
+  return issues;
+}
 
 /** The weights a release steps through: step-weights as listed, or multiples of step-weight, up to max. */
 function resolveWeights(step: number | undefined, listed: number[] | undefined, max: number | undefined) {
@@ -413,6 +446,8 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     action: a[A.action] ?? null,
     protocol: a[A.protocol],
     nativeSidecar: a[A.nativeSidecar] === undefined ? null : a[A.nativeSidecar] === 'true',
+    mirror: a[A.mirror] ?? null,
+    mirrorChecks: a[A.mirrorChecks] ?? Number(DEFAULTS.mirrorChecks),
   };
   return { ok: true, config: Object.freeze(config) };
 }

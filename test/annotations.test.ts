@@ -41,6 +41,8 @@ describe('canary annotations', () => {
       action: null,
       protocol: 'http',
       nativeSidecar: null,
+      mirror: null,
+      mirrorChecks: 2,
     });
     expect(config.objectives).toEqual([
       { name: 'success-rate', metric: 'success-rate', quantile: null, op: '>=', threshold: 99 },
@@ -169,6 +171,28 @@ describe('canary annotations', () => {
   it('reads A/B mode, which needs a match', () => {
     expect(parse({ 'sluice.dev/iterations': '10', 'sluice.dev/match': 'traffic=test' }).iterations).toBe(10);
     expect(errorsOf({ 'sluice.dev/iterations': '10' })[0]?.message).toContain('set sluice.dev/match too');
+  });
+
+  it('reads mirroring and its checks', () => {
+    expect(parse({ 'sluice.dev/mirror': '50' })).toMatchObject({ mirror: 50, mirrorChecks: 2 });
+    expect(parse({ 'sluice.dev/mirror': '100', 'sluice.dev/mirror-checks': '5' })).toMatchObject({
+      mirror: 100,
+      mirrorChecks: 5,
+    });
+    for (const value of ['0', '101', '50%', 'half']) {
+      const [error] = errorsOf({ 'sluice.dev/mirror': value });
+      expect(error?.annotation).toBe('sluice.dev/mirror');
+      expect(error?.message).toContain('a percentage from 1 to 100');
+    }
+  });
+
+  it('refuses mirror-checks without a mirror, and mirroring an app that speaks HTTP/2', () => {
+    const [checks] = errorsOf({ 'sluice.dev/mirror-checks': '3' });
+    expect(checks?.annotation).toBe('sluice.dev/mirror-checks');
+    expect(checks?.message).toContain('set sluice.dev/mirror too');
+    const [grpc] = errorsOf({ 'sluice.dev/mirror': '10', 'sluice.dev/protocol': 'grpc' });
+    expect(grpc?.annotation).toBe('sluice.dev/mirror');
+    expect(grpc?.message).toContain('HTTP/1.1 requests only');
   });
 
   it('reads matches, segment and sticky key', () => {

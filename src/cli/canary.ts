@@ -51,6 +51,7 @@ const statusSchema = z.object({
   canaryWeight: lenient(z.number()),
   failedChecks: lenient(z.number()),
   iterations: lenient(z.number()),
+  mirrorChecks: lenient(z.number()),
   stableRevision: lenient(z.string()),
   candidateRevision: lenient(z.string()),
   failedRevision: lenient(z.string()),

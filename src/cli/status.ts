@@ -199,6 +199,9 @@ export function renderRelease(canary: CanaryView, now: number, program = 'sluice
     lines.push(`Last result:  ${status.outcome.reason}: ${status.outcome.message}`);
   }
   if (status.iterations) lines.push(`Iterations:   ${status.iterations} passing checks (A/B)`);
+  if (status.phase === 'Mirroring' || status.mirrorChecks) {
+    lines.push(`Mirroring:    ${status.mirrorChecks ?? 0} passing checks of copies sent to the canary`);
+  }
   lines.push('', ...analysisLines(canary, now), '', ...conditionLines(status.conditions ?? [], now));
   return lines.join('\n');
 }

@@ -37,6 +37,7 @@ import type { KubeWorld } from '../kube/world.js';
 import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
+import { canaryShare } from '../release/machine.js';
 import { NotLeaderError, ReleaseRunner } from '../release/runner.js';
 import type { RouteStore } from '../routes/server.js';
 import { escapePointer } from '../json-pointer.js';
@@ -319,9 +320,11 @@ export class Controller {
     // The step's status, as stored: tick() throws when it could not be.
     const current = runner.status;
     if (!this.mayAct) throw new NotLeaderError('scaling the canary');
-    if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
+    const routed =
+      current.phase === 'Progressing' || current.phase === 'Paused' || current.phase === 'Mirroring';
+    if (current.routedAt !== null && routed) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).
-      await platform.scaleCanary(current.canaryWeight);
+      await platform.scaleCanary(canaryShare(current, config));
     }
     const phase = current.phase;
     if (!optedIn && (phase === 'Initialized' || phase === 'Succeeded' || phase === 'Failed')) {

@@ -66,6 +66,14 @@ export const demoCommand = defineCommand({
     sticky: releaseFlag('sluice.dev/sticky', 'header or cookie:NAME that pins a client'),
     iterations: releaseFlag('sluice.dev/iterations', 'A/B mode: passing checks before promotion'),
     skipAnalysis: releaseFlag('sluice.dev/skip-analysis', 'true: promote without analysis'),
+    mirror: releaseFlag(
+      'sluice.dev/mirror',
+      'percent of GETs copied to the canary, answers discarded, before any user reaches it',
+    ),
+    mirrorChecks: releaseFlag(
+      'sluice.dev/mirror-checks',
+      'passing checks of the copies before the steps [2]',
+    ),
     rate: { description: 'requests per second of ordinary traffic', schema: count(1, 500), default: '50' },
     testRate: {
       description:

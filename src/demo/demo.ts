@@ -59,6 +59,8 @@ export interface DemoResult {
   userBlastRadius: number;
   testRequests: number;
   testCanaryRequests: number;
+  /** Copies of ordinary requests the primaries sent the canary (`--mirror`); their answers were dropped. */
+  mirroredRequests: number;
   /** Ordinary requests sent inside the segment (`--segment`), and those the canary answered. */
   segmentRequests: number;
   segmentCanaryRequests: number;
@@ -127,7 +129,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       maxDurationMs: budgetMs + options.warmupMs,
     });
     stops.push(() => load.stop());
-    const trafficTimer = setInterval(() => recorder.traffic(trafficOf(load.totals())), 250);
+    const showTraffic = async (totals: LoadTotals): Promise<void> =>
+      recorder.traffic({ ...trafficOf(totals), mirrored: await mirroredRequests(cluster) });
+    const trafficTimer = setInterval(() => void showTraffic(load.totals()), 250);
     stops.push(() => Promise.resolve(clearInterval(trafficTimer)));
 
     print(`sluice demo: scenario ${scenario} (${describeScenario(scenario)})`);
@@ -151,6 +155,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       `Analysis every ${formatLatency(config.intervalMs)}, weights ${config.weights.join(', ')}, ` +
         `threshold ${config.threshold}, objectives ${config.objectives.map(describeObjective).join(', ')}`,
     );
+    if (config.mirror !== null) {
+      print(
+        `Mirroring: ${config.mirror}% of the GETs copied to v2, answers discarded, for ` +
+          `${config.mirrorChecks} passing checks before any user request reaches it`,
+      );
+    }
     if (provider.name !== 'direct') {
       // The proxies listen on free ports chosen now: whoever runs that Prometheus must add them.
       const targets = cluster.primaries.map((pod) => pod.adminUrl.replace('http://', ''));
@@ -174,7 +184,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const final = await runner.runUntilSettled(tickMs, AbortSignal.timeout(budgetMs));
     await platform.settled();
     const totals = await load.stop();
-    recorder.traffic(trafficOf(totals));
+    const mirrored = await mirroredRequests(cluster);
+    recorder.traffic({ ...trafficOf(totals), mirrored });
 
     const result = resultOf(final);
     if (result !== 'unfinished') recorder.finish(result);
@@ -199,6 +210,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ),
       testRequests: totals.testRequests,
       testCanaryRequests: totals.testCanaryRequests,
+      mirroredRequests: mirrored,
       segmentRequests: totals.segmentRequests,
       segmentCanaryRequests: totals.segmentCanaryRequests,
       scenario,
@@ -249,6 +261,17 @@ function resultOf(status: ReleaseStatus): DemoResult['result'] {
 function trafficOf(totals: LoadTotals) {
   const { requests, failures, canaryRequests, canaryFailures } = totals;
   return { requests, failures, canaryRequests, canaryFailures };
+}
+
+/** The copies the primaries' proxies sent the canary, as their metrics count them. */
+async function mirroredRequests(cluster: LocalCluster): Promise<number> {
+  let total = 0;
+  for (const pod of cluster.primaries) {
+    const metric = await pod.proxy.metrics.registry.getSingleMetric('sluice_proxy_requests_total')?.get();
+    for (const value of metric?.values ?? [])
+      if (value.labels['destination'] === 'mirror') total += value.value;
+  }
+  return total;
 }
 
 function describeObjective(o: CanaryConfig['objectives'][number]): string {

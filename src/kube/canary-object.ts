@@ -72,6 +72,7 @@ export function readCanaryStatus(object: CanaryObject | undefined, now: number):
     canaryWeight: num(raw['canaryWeight']),
     failedChecks: num(raw['failedChecks']),
     iterations: num(raw['iterations']),
+    mirrorChecks: num(raw['mirrorChecks']),
     stableRevision: str(raw['stableRevision']),
     candidateRevision: str(raw['candidateRevision']),
     failedRevision: str(raw['failedRevision']),

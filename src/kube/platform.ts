@@ -117,7 +117,8 @@ export class KubePlatform implements Platform {
         // proxy to route from fails the action here, before the canary is scaled.
         if (action.route === null) return;
         this.canaryRoute(action.route);
-        return scaleCanary(this.target, config, action.route.weight);
+        // Copies load the canary as routed requests do.
+        return scaleCanary(this.target, config, Math.max(action.route.weight, action.route.mirror ?? 0));
       case 'promote':
         return promote(this.target, this.ensureCandidate(action.revision), this.now());
       case 'deleteCanary':
@@ -181,6 +182,7 @@ export class KubePlatform implements Platform {
       match: [...route.match],
       segment: [...route.segment],
       sticky: route.sticky,
+      ...(route.mirror !== undefined && { mirror: route.mirror }),
     };
   }
 

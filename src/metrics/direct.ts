@@ -87,7 +87,7 @@ export class DirectProvider implements MetricsProvider {
     const increases = [...(tracked?.proxies.values() ?? [])].flatMap((proxy) =>
       increaseOver(proxy.scrapes, from, query.at, proxy.lateArrival),
     );
-    const side = selectors(query.target.namespace, query.target.deployment);
+    const side = selectors(query.target.namespace, query.target.deployment, query.canaryTraffic);
     return {
       canary: sideFromIncreases(increases, side.canary, query.quantiles),
       primary: sideFromIncreases(increases, side.primary, query.quantiles),

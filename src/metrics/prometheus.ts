@@ -48,7 +48,12 @@ export class PrometheusProvider implements MetricsProvider {
    * that the check is inconclusive. With requests, every other query must have a value.
    */
   private async side(query: MetricsQuery, side: Side): Promise<SideMetrics> {
-    const scope: QueryScope = { ...query.target, side, windowMs: query.windowMs };
+    const scope: QueryScope = {
+      ...query.target,
+      side,
+      windowMs: query.windowMs,
+      canaryTraffic: query.canaryTraffic ?? 'routed',
+    };
     const at = query.at;
     const requests = (await this.scalar(queries.requests(scope), at)) ?? 0;
     const empty = Object.fromEntries(query.quantiles.map((q) => [quantileKey(q), null]));

@@ -31,7 +31,14 @@ export interface MetricsQuery {
   readonly quantiles: readonly number[];
   /** The end of the window, in ms since the epoch. */
   readonly at: number;
+  /**
+   * Which of the canary's requests to measure: those routed to it [routed], or, in the mirror phase, the
+   * copies the primaries' proxies sent it (`destination="mirror"`).
+   */
+  readonly canaryTraffic?: CanaryTraffic;
 }
+
+export type CanaryTraffic = 'routed' | 'mirrored';
 
 export interface MetricsProvider {
   readonly name: string;

@@ -1,7 +1,10 @@
+import type { CanaryTraffic } from './provider.js';
+
 /**
  * Every PromQL query sluice sends, in one place (and in docs/annotations.md). Both sides of a release are read from
  * the primaries' proxies: the canary's numbers as `destination="canary"`, so that a canary that cannot be
- * reached counts against it, and the primary's as `destination="local"`.
+ * reached counts against it (in the mirror phase, its copies: `destination="mirror"`), and the primary's as
+ * `destination="local"`.
  */
 
 export type Side = 'canary' | 'primary';
@@ -11,12 +14,16 @@ export interface QueryScope {
   readonly deployment: string;
   readonly side: Side;
   readonly windowMs: number;
+  readonly canaryTraffic?: CanaryTraffic;
 }
 
 const quote = (value: string): string => JSON.stringify(value);
 
-function selector({ namespace, deployment, side }: QueryScope, extra = ''): string {
-  const destination = side === 'canary' ? 'canary' : 'local';
+export const canaryDestination = (traffic: CanaryTraffic = 'routed'): string =>
+  traffic === 'mirrored' ? 'mirror' : 'canary';
+
+function selector({ namespace, deployment, side, canaryTraffic }: QueryScope, extra = ''): string {
+  const destination = side === 'canary' ? canaryDestination(canaryTraffic) : 'local';
   return (
     `{namespace=${quote(namespace)},deployment=${quote(deployment)},role="primary",` +
     `destination="${destination}"${extra}}`

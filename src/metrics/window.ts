@@ -1,6 +1,7 @@
 import { type Sample, seriesKey } from './exposition.js';
 import { type Bucket, quantileFromBuckets } from './histogram.js';
-import { quantileKey, type SideMetrics } from './provider.js';
+import { type CanaryTraffic, quantileKey, type SideMetrics } from './provider.js';
+import { canaryDestination } from './queries.js';
 
 /** What one proxy's /metrics said at one moment. */
 export interface Scrape {
@@ -132,9 +133,13 @@ function nulls(record: Readonly<Record<string, number | null>>): Record<string, 
 }
 
 /** The label sets of the two sides (DESIGN.md, "The proxy"): both as the primaries' proxies measure them. */
-export function selectors(namespace: string, deployment: string): { canary: Selector; primary: Selector } {
+export function selectors(
+  namespace: string,
+  deployment: string,
+  canaryTraffic: CanaryTraffic = 'routed',
+): { canary: Selector; primary: Selector } {
   return {
-    canary: { namespace, deployment, role: 'primary', destination: 'canary' },
+    canary: { namespace, deployment, role: 'primary', destination: canaryDestination(canaryTraffic) },
     primary: { namespace, deployment, role: 'primary', destination: 'local' },
   };
 }

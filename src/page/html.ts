@@ -155,7 +155,8 @@ function render(v) {
   document.getElementById("checks").textContent = v.checks.length;
   document.getElementById("elapsed").textContent = Math.round(v.elapsed) + " s";
   document.getElementById("requests").textContent = v.traffic
-    ? v.traffic.requests + " (" + v.traffic.canaryRequests + " / " + v.traffic.canaryFailures + ")" : "–";
+    ? v.traffic.requests + " (" + v.traffic.canaryRequests + " / " + v.traffic.canaryFailures + ")" +
+      (v.traffic.mirrored ? ", " + v.traffic.mirrored + " mirrored" : "") : "–";
 
   // Weight as a step line up to now; the check marks sit on it.
   var steps = [], last = null;

@@ -50,7 +50,14 @@ export interface ReleaseView {
   checks: CheckView[];
   events: EventView[];
   /** Filled in by whoever drives the traffic (the demo's load generator); null otherwise. */
-  traffic: { requests: number; failures: number; canaryRequests: number; canaryFailures: number } | null;
+  traffic: {
+    requests: number;
+    failures: number;
+    canaryRequests: number;
+    canaryFailures: number;
+    /** Copies the primaries' proxies sent the canary (sluice.dev/mirror), whose answers nobody saw. */
+    mirrored?: number;
+  } | null;
   /** Set once the release is over. */
   result: 'promoted' | 'rolled-back' | null;
 }

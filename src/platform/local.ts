@@ -114,6 +114,7 @@ export class LocalPlatform implements Platform {
                 match: [...action.route.match],
                 segment: [...action.route.segment],
                 sticky: action.route.sticky,
+                ...(action.route.mirror !== undefined && { mirror: action.route.mirror }),
               },
         );
         await this.waitForRoute(table.version);

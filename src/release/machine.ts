@@ -30,14 +30,26 @@ export function step(
 
 /** When the next check is due, for the driver's timer; null when no check is pending. */
 export function nextCheckAt(status: ReleaseStatus, config: CanaryConfig): number | null {
-  if (status.phase !== 'Progressing' || status.lastCheckAt === null) return null;
+  if ((status.phase !== 'Progressing' && status.phase !== 'Mirroring') || status.lastCheckAt === null)
+    return null;
   return Date.parse(status.lastCheckAt) + config.intervalMs;
+}
+
+/**
+ * The share of the primaries' requests the canary serves now, in percent, for sizing it: its weight, or
+ * in the mirror phase (paused in it too) the mirror share, since copies load it as routed requests do.
+ */
+export function canaryShare(status: ReleaseStatus, config: CanaryConfig): number {
+  const mirroring = config.mirror !== null && status.mirrorChecks < config.mirrorChecks;
+  return mirroring ? Math.max(status.canaryWeight, config.mirror) : status.canaryWeight;
 }
 
 /** The latency quantiles the objectives need from the provider. */
 export function quantilesOf(config: CanaryConfig): number[] {
   return config.objectives.flatMap((o) => (o.quantile === null ? [] : [o.quantile]));
 }
+
+const CANARY_READY = 'canary ready';
 
 /** Intervals a canary has to become ready before it is rolled back (DESIGN.md, "Roll back"). */
 export const START_INTERVALS = 2;
@@ -65,6 +77,7 @@ class Release {
       case 'Succeeded':
       case 'Failed':
         return this.idle();
+      case 'Mirroring':
       case 'Progressing':
       case 'Paused':
         return this.running();
@@ -108,6 +121,7 @@ class Release {
       canaryWeight: 0,
       failedChecks: 0,
       iterations: 0,
+      mirrorChecks: 0,
       startedAt: this.nowIso,
       routedAt: null,
       lastCheckAt: null,
@@ -182,7 +196,7 @@ class Release {
 
   private resume(): void {
     const pausedMs = this.now - Date.parse(this.status.pausedAt ?? this.nowIso);
-    this.transition('Progressing');
+    this.transition(this.mirroring ? 'Mirroring' : 'Progressing');
     this.update({
       pausedAt: null,
       pausedMs: this.status.pausedMs + pausedMs,
@@ -195,24 +209,61 @@ class Release {
     return this.config.iterations !== null;
   }
 
+  /** Routed, with mirror checks still to pass: only copies of the primaries' requests reach the canary. */
+  private get mirroring(): boolean {
+    const { mirror, mirrorChecks } = this.config;
+    return mirror !== null && this.status.routedAt !== null && this.status.mirrorChecks < mirrorChecks;
+  }
+
   private publish(): void {
     this.update({ routedAt: this.nowIso, lastCheckAt: this.nowIso });
+    if (this.mirroring) return this.startMirror();
+    this.routeUsers(CANARY_READY);
+  }
+
+  /**
+   * The mirror phase: the canary takes copies of a share of the primaries' idempotent requests and none
+   * of the users' (test-header matches aside), and checks measure the copies (docs/canary.md).
+   */
+  private startMirror(): void {
+    const mirror = this.config.mirror ?? 0;
+    this.transition('Mirroring');
+    this.emit({ type: 'setRoute', route: { ...this.route(0), mirror } });
+    this.event(
+      'Normal',
+      'CanaryReady',
+      `Canary ready: mirroring ${mirror}% of the primaries' GET, HEAD and OPTIONS requests to it, ` +
+        `answers discarded; users are routed to it after ${this.config.mirrorChecks} passing checks`,
+    );
+  }
+
+  /** The first route that sends users' requests to the canary: A/B matches, or the first weight. */
+  private routeUsers(why: string): void {
     if (this.abMode) {
       this.emit({ type: 'setRoute', route: this.route(0) });
       const matches = this.config.match.map(formatMatch).join(', ');
-      return this.event(
-        'Normal',
-        'CanaryReady',
-        `Canary ready: routing ${matches} to it, weight 0; promotion after ${this.config.iterations} passing checks`,
-      );
+      const promotion = `promotion after ${this.config.iterations} passing checks`;
+      return why === CANARY_READY
+        ? this.event(
+            'Normal',
+            'CanaryReady',
+            `Canary ready: routing ${matches} to it, weight 0; ${promotion}`,
+          )
+        : this.event(
+            'Normal',
+            'CheckPassed',
+            `Routing ${matches} to the canary, weight 0 (${why}); ${promotion}`,
+          );
     }
-    this.setWeight(this.config.weights[0] ?? this.config.maxWeight, 'canary ready');
+    this.setWeight(this.config.weights[0] ?? this.config.maxWeight, why);
   }
 
   private check(): void {
     const measurement = this.seen.measurement;
     if (measurement === null) return;
-    const check = runCheck(measurement, this.config.objectives, this.config.minRequests);
+    const mirrored = this.status.phase === 'Mirroring';
+    const result = runCheck(measurement, this.config.objectives, this.config.minRequests);
+    const check = mirrored ? { ...result, summary: `mirrored requests: ${result.summary}` } : result;
     this.update({
       lastCheckAt: this.nowIso,
       lastAnalysis: { ...check, at: this.nowIso, weight: this.status.canaryWeight },
@@ -235,8 +286,19 @@ class Release {
         );
       }
       case 'passed':
-        return this.advance(check.summary);
+        return mirrored ? this.mirrorPassed(check.summary) : this.advance(check.summary);
     }
+  }
+
+  private mirrorPassed(summary: string): void {
+    const mirrorChecks = this.status.mirrorChecks + 1;
+    const target = this.config.mirrorChecks;
+    this.update({ mirrorChecks });
+    if (mirrorChecks < target) {
+      return this.event('Normal', 'CheckPassed', `Mirror check ${mirrorChecks}/${target} passed: ${summary}`);
+    }
+    this.transition('Progressing');
+    this.routeUsers(`${mirrorChecks} mirror checks passed: ${summary}`);
   }
 
   private advance(summary: string): void {

@@ -1,6 +1,6 @@
 import type { CanaryConfig } from '../annotations.js';
 import type { Logger } from '../log.js';
-import type { MetricsProvider, ReleaseTarget } from '../metrics/provider.js';
+import type { CanaryTraffic, MetricsProvider, ReleaseTarget } from '../metrics/provider.js';
 import type { Platform } from '../platform/platform.js';
 import type { Measurement } from './check.js';
 import { nextCheckAt, quantilesOf, step } from './machine.js';
@@ -57,7 +57,9 @@ export class ReleaseRunner {
     const world = await platform.observe();
     const due = nextCheckAt(this.current, config);
     const at = this.now();
-    const measurement = due !== null && at >= due ? await measure(provider, target, config, at) : null;
+    const traffic = this.current.phase === 'Mirroring' ? 'mirrored' : 'routed';
+    const measurement =
+      due !== null && at >= due ? await measure(provider, target, config, at, traffic) : null;
     const next = step(this.current, { ...world, measurement }, config, at);
     for (const action of next.actions) {
       this.assertMayAct(action.type);
@@ -136,6 +138,7 @@ async function measure(
   target: ReleaseTarget,
   config: CanaryConfig,
   at: number,
+  canaryTraffic: CanaryTraffic,
 ): Promise<Measurement> {
   try {
     const metrics = await provider.measure({
@@ -143,6 +146,7 @@ async function measure(
       windowMs: config.intervalMs,
       quantiles: quantilesOf(config),
       at,
+      canaryTraffic,
     });
     return { ok: true, metrics };
   } catch (err) {

@@ -4,6 +4,7 @@ import type { Check, Measurement } from './check.js';
 
 export const PHASES = [
   'Initialized',
+  'Mirroring',
   'Progressing',
   'Paused',
   'Promoting',
@@ -38,6 +39,8 @@ export interface ReleaseStatus {
   readonly failedChecks: number;
   /** Passing checks in A/B mode. */
   readonly iterations: number;
+  /** Passing checks of mirrored requests (phase Mirroring); the weighted steps begin at `mirror-checks`. */
+  readonly mirrorChecks: number;
   readonly stableRevision: string | null;
   readonly candidateRevision: string | null;
   /** A candidate that was rolled back; it is not started again until `sluice retry`. */
@@ -61,6 +64,7 @@ export function initialStatus(now: number): ReleaseStatus {
     canaryWeight: 0,
     failedChecks: 0,
     iterations: 0,
+    mirrorChecks: 0,
     stableRevision: null,
     candidateRevision: null,
     failedRevision: null,
@@ -101,6 +105,8 @@ export interface Route {
   readonly match: readonly HeaderMatch[];
   readonly segment: readonly HeaderMatch[];
   readonly sticky: string | null;
+  /** Share of the primaries' idempotent requests copied to the canary (percent); absent when none. */
+  readonly mirror?: number;
 }
 
 export type EventReason =

@@ -27,6 +27,16 @@ export const routeCanarySchema = z.object({
   match: z.array(headerMatchSchema).max(32).default([]),
   segment: z.array(headerMatchSchema).max(32).default([]),
   sticky: stickyKeySchema.nullable().default(null),
+  /**
+   * Share of the primaries' idempotent, bodiless requests also copied to the canary, in percent; the copy's
+   * answer is discarded (docs/proxy.md, "Mirroring"). Absent when nothing is mirrored, so a table without
+   * mirroring keeps the version it had before the field existed.
+   */
+  mirror: z
+    .number()
+    .min(0, 'mirror must be 0 to 100 (percent)')
+    .max(100, 'mirror must be 0 to 100 (percent)')
+    .optional(),
 });
 
 /**

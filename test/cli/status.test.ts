@@ -62,6 +62,18 @@ describe('sluice status, rendered', () => {
     );
   });
 
+  it('says how many checks of mirrored copies passed in the mirror phase', () => {
+    const raw = fixture('progressing') as { status: Record<string, unknown> };
+    const mirroring = parseCanary({
+      ...raw,
+      status: { ...raw.status, phase: 'Mirroring', canaryWeight: 0, mirrorChecks: 1 },
+    });
+    const lines = renderRelease(mirroring, NOW).split('\n');
+    expect(lines[1]).toMatch(/^podinfo +Mirroring +0 /);
+    expect(lines).toContain('Mirroring:    1 passing checks of copies sent to the canary');
+    expect(renderRelease(canary('progressing'), NOW)).not.toContain('Mirroring:');
+  });
+
   it('names a rolled-back revision and the command that starts it again', () => {
     const lines = renderRelease(canary('failed'), NOW, 'kubectl sluice').split('\n');
     expect(lines.slice(3, 12)).toEqual([

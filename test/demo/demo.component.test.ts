@@ -67,6 +67,31 @@ describe('sluice demo', () => {
     expect(run.lines.join('\n')).not.toMatch(/Advance canary weight/);
   });
 
+  it('mirrors half its GETs to v2 before any user request reaches it, then steps the weight', async () => {
+    const run = demo(['--scenario', 'good', '--mirror', '50', ...STALL_TOLERANT]);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'promoted' });
+    expect(result['mirroredRequests']).toBeGreaterThan(0);
+    const text = run.lines.join('\n');
+    expect(text).toContain('Mirroring: 50% of the GETs copied to v2');
+    expect(text).toMatch(/Mirror check 1\/2 passed: mirrored requests: success rate/);
+    expect(text).toMatch(/Advance canary weight 1: 2 mirror checks passed/);
+  });
+
+  it('rolls back a bad v2 on its mirrored requests, before any ordinary user reaches it', async () => {
+    const run = demo(['--scenario', 'bad', '--mirror', '50']);
+    const { code, result } = await run.finished;
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ result: 'rolled-back', phase: 'Failed', userBlastRadius: 0 });
+    expect(result['mirroredRequests']).toBeGreaterThan(0);
+    // Only the test-header requests were answered by v2.
+    expect(result['canaryRequests']).toBe(result['testCanaryRequests']);
+    const text = run.lines.join('\n');
+    expect(text).toMatch(/Halt advancement: mirrored requests: success rate [\d.]+% < 99%/);
+    expect(text).not.toMatch(/Advance canary weight/);
+  });
+
   it('sends half its ordinary traffic in the segment, and only that and the test header reach v2', async () => {
     const run = demo(['--scenario', 'good', '--segment', 'country=wakanda', ...STALL_TOLERANT]);
     const { code, result } = await run.finished;

@@ -28,6 +28,7 @@ const progressing = (): CanaryStatus => ({
   canaryWeight: 20,
   failedChecks: 1,
   iterations: 0,
+  mirrorChecks: 0,
   stableRevision: '1a2b3c4d5e',
   candidateRevision: '6f7a8b9c0d',
   failedRevision: '0000aaaa11',

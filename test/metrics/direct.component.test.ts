@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DirectProvider } from '../../src/metrics/direct.js';
 import type { RunningProxy } from '../../proxy/proxy.js';
 import { ProviderUnreachableError } from '../../src/metrics/errors.js';
-import { cleanupAfterEach } from '../support/servers.js';
+import { cleanupAfterEach, eventually, metricsText, sampleValue } from '../support/servers.js';
 import { type ReleaseRig, startReleaseRig } from '../support/release.js';
 
 const { defer } = cleanupAfterEach(afterEach);
@@ -32,6 +32,32 @@ describe('the direct provider', () => {
     expect(metrics.canary.latencyQuantilesMs['0.5']).toBeGreaterThanOrEqual(25);
     expect(metrics.primary).toMatchObject({ requests: sent.primary, successRate: 100 });
     expect(metrics.primary.meanLatencyMs).toBeLessThan(metrics.canary.meanLatencyMs ?? 0);
+  });
+
+  it('reads the canary from the copies the primaries sent it in the mirror phase', async () => {
+    const release = await startReleaseRig({ primaries: 2, weight: 0, failEvery: 4, delayMs: 0, mirror: 100 });
+    defer(() => release.close());
+    const provider = new DirectProvider({ discover: () => release.metricsUrls() });
+    const start = Date.now();
+    await provider.scrape(target);
+
+    const sent = await release.load(200);
+    expect(sent).toMatchObject({ canary: 0, primary: 200 });
+    const copies = async () => {
+      const texts = await Promise.all(release.primaries.map(metricsText));
+      return texts.reduce(
+        (sum, text) => sum + sampleValue(text, 'sluice_proxy_requests_total', { destination: 'mirror' }),
+        0,
+      );
+    };
+    await eventually(async () => (await copies()) === 200, 5_000, 'every copy answered');
+    const at = Date.now();
+    const query = { target, windowMs: at - start, quantiles: [0.5], at };
+    const mirrored = await provider.measure({ ...query, canaryTraffic: 'mirrored' });
+    expect(mirrored.canary).toMatchObject({ requests: 200, errorRate: 25 });
+    expect(mirrored.primary).toMatchObject({ requests: 200, errorRate: 0 });
+    const routed = await provider.measure(query);
+    expect(routed.canary.requests).toBe(0);
   });
 
   it('keeps counting when a proxy leaves and a new one appears in the window', async () => {

@@ -97,6 +97,27 @@ describe('one side of a release from increases', () => {
     expect(primary.latencyQuantilesMs['0.95']).toBeCloseTo(9.5);
   });
 
+  it('reads the canary from its mirrored copies when asked', () => {
+    expect(selectors('shop', 'podinfo', 'mirrored').canary).toEqual({
+      namespace: 'shop',
+      deployment: 'podinfo',
+      role: 'primary',
+      destination: 'mirror',
+    });
+    const labels = 'namespace="shop",deployment="podinfo",role="primary",revision="abc123"';
+    const text = [
+      `sluice_proxy_requests_total{destination="mirror",code="200",method="GET",${labels}} 45`,
+      `sluice_proxy_requests_total{destination="mirror",code="502",method="GET",${labels}} 5`,
+      `sluice_proxy_requests_total{destination="canary",code="200",method="GET",${labels}} 7`,
+    ].join('\n');
+    const mirrored = sideFromIncreases(
+      parseExposition(text),
+      selectors('shop', 'podinfo', 'mirrored').canary,
+      [],
+    );
+    expect(mirrored).toMatchObject({ requests: 50, errorRate: 10 });
+  });
+
   it('has no rates or latencies without requests', () => {
     expect(sideFromIncreases(samples, selectors('shop', 'other').canary, [0.99])).toEqual({
       requests: 0,

@@ -6,6 +6,7 @@ import {
   compileValueTest,
   cookieValue,
   rawHeaderReader,
+  shouldMirror,
   stickyBucket,
   type CompiledRoute,
 } from '../../proxy/router.js';
@@ -144,6 +145,47 @@ describe('route choice', () => {
       counts[b] = (counts[b] ?? 0) + 1;
     }
     for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(500);
+  });
+});
+
+describe('mirror choice', () => {
+  const get = (r: CompiledRoute, h: Record<string, string> = {}, random = () => 0) =>
+    shouldMirror(r, 'primary', 'GET', false, headers(h), random);
+
+  it('mirrors nothing without a mirror share, without drawing', () => {
+    expect(get(route({ weight: 0 }), {}, never)).toBe(false);
+    expect(get(route({ weight: 0, mirror: 0 }), {}, never)).toBe(false);
+    expect(get(route(null), {}, never)).toBe(false);
+  });
+
+  it('copies the share of requests by a random draw, every one at 100', () => {
+    const r = route({ mirror: 20 });
+    expect(get(r, {}, () => 0.1999)).toBe(true);
+    expect(get(r, {}, () => 0.2)).toBe(false);
+    expect(get(route({ mirror: 100 }), {}, never)).toBe(true);
+  });
+
+  it('copies GET, HEAD and OPTIONS only, and none with a body', () => {
+    const r = route({ mirror: 100 });
+    for (const method of ['GET', 'HEAD', 'OPTIONS'])
+      expect(shouldMirror(r, 'primary', method, false, headers({}), never)).toBe(true);
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'])
+      expect(shouldMirror(r, 'primary', method, false, headers({}), never)).toBe(false);
+    expect(shouldMirror(r, 'primary', 'GET', true, headers({}), never)).toBe(false);
+  });
+
+  it('never copies in a canary pod, nor a request another proxy forwarded', () => {
+    const r = route({ mirror: 100 });
+    expect(shouldMirror(r, 'canary', 'GET', false, headers({}), never)).toBe(false);
+    expect(get(r, { 'x-sluice-hop': '1' }, never)).toBe(false);
+  });
+
+  it('copies close to the share over many requests', () => {
+    const r = route({ mirror: 30 });
+    const random = seededRandom(7);
+    let copied = 0;
+    for (let i = 0; i < 20_000; i++) if (get(r, {}, random)) copied++;
+    expect(copied / 20_000).toBeCloseTo(0.3, 1);
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type CanaryConfig, parseCanaryAnnotations } from '../../src/annotations.js';
 import type { SideMetrics } from '../../src/metrics/provider.js';
 import type { Measurement } from '../../src/release/check.js';
-import { nextCheckAt, quantilesOf, step } from '../../src/release/machine.js';
+import { canaryShare, nextCheckAt, quantilesOf, step } from '../../src/release/machine.js';
 import {
   initialStatus,
   type Observations,
@@ -530,5 +530,115 @@ describe('the release state machine', () => {
     expect(
       quantilesOf(configOf({ 'sluice.dev/objectives': 'p50-latency<1s,success-rate>90,p99.9-latency<2s' })),
     ).toEqual([0.5, 0.999]);
+  });
+});
+
+describe('the mirror phase', () => {
+  const mirrorConfig = (more: Record<string, string> = {}) =>
+    configOf({ 'sluice.dev/mirror': '50', 'sluice.dev/mirror-checks': '2', ...more });
+
+  it('mirrors before any user request is routed, then steps the weight after the mirror checks', () => {
+    const release = new Release(mirrorConfig()).started();
+    expect(release.status).toMatchObject({ phase: 'Mirroring', canaryWeight: 0, mirrorChecks: 0 });
+    expect(release.actions[0]).toEqual({
+      type: 'setRoute',
+      route: { weight: 0, match: [], segment: [], sticky: null, mirror: 50 },
+    });
+    expect(release.events()).toEqual([
+      "CanaryReady: Canary ready: mirroring 50% of the primaries' GET, HEAD and OPTIONS requests to it, " +
+        'answers discarded; users are routed to it after 2 passing checks',
+    ]);
+    expect(nextCheckAt(release.status, release.config)).toBe(release.now + MINUTE);
+
+    release.check();
+    expect(release.status).toMatchObject({ phase: 'Mirroring', canaryWeight: 0, mirrorChecks: 1 });
+    expect(release.types()).toEqual(['event']);
+    expect(release.events()).toEqual([
+      'CheckPassed: Mirror check 1/2 passed: mirrored requests: success rate 100% >= 99%, p99 latency 80ms <= 500ms',
+    ]);
+    expect(release.status.lastAnalysis).toMatchObject({ result: 'passed', weight: 0 });
+
+    release.check();
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 10, mirrorChecks: 2 });
+    expect(release.actions).toContainEqual({
+      type: 'setRoute',
+      route: { weight: 10, match: [], segment: [], sticky: null },
+    });
+    expect(release.reasons()).toEqual(['WeightIncreased']);
+
+    release.check();
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 20 });
+  });
+
+  it('does not count an inconclusive mirror check, and rolls back on failed ones', () => {
+    const release = new Release(mirrorConfig({ 'sluice.dev/threshold': '2' })).started();
+    release.check(canaryWith({ requests: 3 }));
+    expect(release.status).toMatchObject({ phase: 'Mirroring', mirrorChecks: 0, failedChecks: 0 });
+    expect(release.reasons()).toEqual(['CheckInconclusive']);
+
+    release.check(canaryWith({ successRate: 90, errorRate: 10 }));
+    expect(release.status).toMatchObject({ phase: 'Mirroring', failedChecks: 1 });
+    expect(release.events()[0]).toContain('Halt advancement: mirrored requests: success rate 90%');
+    release.check(canaryWith({ successRate: 90, errorRate: 10 }));
+    expect(release.status).toMatchObject({ phase: 'Failed', canaryWeight: 0 });
+    expect(release.types()).toEqual(['setRoute', 'deleteCanary', 'markFailed', 'event']);
+    expect(release.routeWeight()).toBeNull();
+  });
+
+  it('comes back to mirroring after a pause, and to the steps once the mirror checks passed', () => {
+    const release = new Release(mirrorConfig()).started();
+    release.tick({ action: 'pause' });
+    expect(release.status.phase).toBe('Paused');
+    expect(nextCheckAt(release.status, release.config)).toBeNull();
+    release.now += MINUTE;
+    release.tick({ action: 'resume' });
+    expect(release.status.phase).toBe('Mirroring');
+
+    release.check().check().tick({ action: 'pause' });
+    release.tick({ action: 'resume' });
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 10 });
+  });
+
+  it('in A/B mode routes the matches once the mirror checks pass, and sends them to the canary meanwhile', () => {
+    const release = new Release(
+      mirrorConfig({ 'sluice.dev/iterations': '1', 'sluice.dev/match': 'traffic=test' }),
+    ).started();
+    const match = [{ header: 'traffic', exact: 'test' }];
+    expect(release.actions[0]).toEqual({
+      type: 'setRoute',
+      route: { weight: 0, match, segment: [], sticky: null, mirror: 50 },
+    });
+    release.check().check();
+    expect(release.status).toMatchObject({ phase: 'Progressing', canaryWeight: 0, iterations: 0 });
+    expect(release.actions).toContainEqual({
+      type: 'setRoute',
+      route: { weight: 0, match, segment: [], sticky: null },
+    });
+    expect(release.events()[0]).toMatch(
+      /^CheckPassed: Routing traffic=test to the canary, weight 0 \(2 mirror/,
+    );
+    release.check();
+    expect(release.status.phase).toBe('Promoting');
+  });
+
+  it('sizes the canary for the mirror share while mirroring, paused or not, then for its weight', () => {
+    const release = new Release(mirrorConfig()).started();
+    expect(canaryShare(release.status, release.config)).toBe(50);
+    release.tick({ action: 'pause' });
+    expect(canaryShare(release.status, release.config)).toBe(50);
+    release.tick({ action: 'resume' }).check().check();
+    expect(release.status.canaryWeight).toBe(10);
+    expect(canaryShare(release.status, release.config)).toBe(10);
+    expect(canaryShare(release.status, configOf())).toBe(10);
+  });
+
+  it('starts the mirror phase again for a new candidate', () => {
+    const release = new Release(mirrorConfig()).started();
+    release.check().check();
+    expect(release.status.phase).toBe('Progressing');
+    release.set({ candidateRevision: 'ccc', canaryReady: false }).tick();
+    expect(release.status).toMatchObject({ phase: 'Progressing', mirrorChecks: 0, routedAt: null });
+    release.set({ canaryReady: true }).tick();
+    expect(release.status).toMatchObject({ phase: 'Mirroring', candidateRevision: 'ccc' });
   });
 });

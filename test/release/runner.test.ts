@@ -140,6 +140,23 @@ describe('the release runner', () => {
     expect(platform.recorded.at(-1)).toBe(runner.status);
   });
 
+  it('measures the copies in the mirror phase and the routed requests after it', async () => {
+    const { platform, provider, runner, advance } = setup([healthy, healthy], {
+      'sluice.dev/mirror': '20',
+      'sluice.dev/mirror-checks': '1',
+    });
+    await runner.tick();
+    advance(1_000);
+    expect((await runner.tick()).status.phase).toBe('Mirroring');
+    expect(platform.weight).toBe(0);
+    advance(10_000);
+    expect((await runner.tick()).status.phase).toBe('Progressing');
+    expect(platform.weight).toBe(10);
+    advance(10_000);
+    await runner.tick();
+    expect(provider.queries.map((q) => q.canaryTraffic)).toEqual(['mirrored', 'routed']);
+  });
+
   it('records each status with the actions of its step, once they are carried out', async () => {
     const { platform, runner, advance } = setup([]);
     await runner.tick();

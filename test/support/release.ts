@@ -32,6 +32,8 @@ export async function startReleaseRig(options: {
   weight: number;
   failEvery: number;
   delayMs: number;
+  /** Percent of the primaries' GETs also copied to the canary. */
+  mirror?: number;
 }): Promise<ReleaseRig> {
   let canaryServed = 0;
   const primaryApp = await startUpstream('v1');
@@ -51,6 +53,7 @@ export async function startReleaseRig(options: {
     match: [],
     segment: [],
     sticky: null,
+    ...(options.mirror !== undefined && { mirror: options.mirror }),
   });
   const primaries: RunningProxy[] = [];
   const addPrimary = async () => {
