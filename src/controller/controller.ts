@@ -30,6 +30,7 @@ import {
   type DeploymentObject,
   type ServiceObject,
 } from '../kube/objects.js';
+import { templateChangedAt } from '../kube/changed-at.js';
 import { recordEvent } from '../kube/events.js';
 import { KubePlatform } from '../kube/platform.js';
 import { isLegacyHold, legacyConversionPatch } from '../kube/release-view.js';
@@ -309,6 +310,7 @@ export class Controller {
       status: remembered.status,
       now: this.now,
       mayAct: () => this.mayAct,
+      onStep: (step) => metrics.observeStep(namespace, name, step, templateChangedAt(deployment)),
     });
     try {
       await runner.tick();
