@@ -31,6 +31,7 @@ export const ANNOTATIONS = {
   action: 'sluice.dev/action',
   protocol: 'sluice.dev/protocol',
   nativeSidecar: 'sluice.dev/native-sidecar',
+  notifications: 'sluice.dev/notifications',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -80,6 +81,10 @@ export type AppProtocol = (typeof APP_PROTOCOLS)[number];
  */
 export const TLS_PROTOCOLS: readonly string[] = ['https', 'tls'];
 
+/** `sluice.dev/notifications`: `false` (none), `true` (a release's start and end), `steps` (also each step). */
+export type NotificationLevel = 'off' | 'releases' | 'steps';
+const NOTIFICATION_LEVELS = { false: 'off', true: 'releases', steps: 'steps' } as const;
+
 /**
  * What a check requires of the canary. Rates are in percent (0 to 100), latencies in milliseconds;
  * `quantile` is set for `pNN-latency` only (0.95 for p95).
@@ -116,6 +121,8 @@ export interface CanaryConfig {
   readonly protocol: AppProtocol;
   /** The proxy as a native sidecar (an init container) or not; null leaves it to the webhook's default. */
   readonly nativeSidecar: boolean | null;
+  /** Which of this release's events the controller posts to the notification receivers. */
+  readonly notifications: NotificationLevel;
 }
 
 export interface AnnotationError {
@@ -303,6 +310,7 @@ const annotationsSchema = z
     [A.action]: oneOf(ACTIONS).optional(),
     [A.protocol]: oneOf(APP_PROTOCOLS).prefault('http'),
     [A.nativeSidecar]: oneOf(['true', 'false'] as const).optional(),
+    [A.notifications]: oneOf(['true', 'false', 'steps'] as const).prefault('true'),
   })
   .superRefine((a, ctx) => {
     if (a[A.stepWeight] !== undefined && a[A.stepWeights] !== undefined) {
@@ -413,6 +421,7 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     action: a[A.action] ?? null,
     protocol: a[A.protocol],
     nativeSidecar: a[A.nativeSidecar] === undefined ? null : a[A.nativeSidecar] === 'true',
+    notifications: NOTIFICATION_LEVELS[a[A.notifications]],
   };
   return { ok: true, config: Object.freeze(config) };
 }

@@ -38,6 +38,7 @@ import type { KubeWorld } from '../kube/world.js';
 import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
+import { noticesOf, type ReleaseNotice } from '../notify/notices.js';
 import { NotLeaderError, ReleaseRunner } from '../release/runner.js';
 import type { RouteStore } from '../routes/server.js';
 import { escapePointer } from '../json-pointer.js';
@@ -64,6 +65,8 @@ export interface ControllerOptions {
   identity: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  /** Posts release notices to chat (src/notify); none when unset. Must return at once. */
+  notify?: (notice: ReleaseNotice) => void;
   /**
    * Whether the Lease is still this replica's by its own clock (LeaderElector.isLeader), asked before every
    * step and every write: `setLeading` is only called when the elector's next attempt runs, which a stalled
@@ -310,7 +313,11 @@ export class Controller {
       status: remembered.status,
       now: this.now,
       mayAct: () => this.mayAct,
-      onStep: (step) => metrics.observeStep(namespace, name, step, templateChangedAt(deployment)),
+      onStep: (step) => {
+        metrics.observeStep(namespace, name, step, templateChangedAt(deployment));
+        const notices = noticesOf({ namespace, deployment: name }, config.notifications, step);
+        for (const notice of notices) this.options.notify?.(notice);
+      },
     });
     try {
       await runner.tick();

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES } from '../release/status.js';
 import type { CanaryStatus } from '../kube/canary-object.js';
+import type { PostResult } from '../notify/notifier.js';
 import { endedRelease, RELEASE_RESULTS } from '../release/outcome.js';
 import type { ReleaseAction, ReleaseStatus } from '../release/status.js';
 
@@ -64,6 +65,12 @@ export class ControllerMetrics {
     buckets: [300, 900, 1800, HOUR, 2 * HOUR, 4 * HOUR, 12 * HOUR, 24 * HOUR, 72 * HOUR, 168 * HOUR],
     registers: [this.registry],
   });
+  private readonly notifications = new Counter({
+    name: 'sluice_notifications_total',
+    help: 'Release notices to chat receivers, by receiver (the Secret key) and result: sent, failed, dropped',
+    labelNames: ['receiver', 'result'],
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'sluice_controller_leader',
     help: '1 while this replica holds the lease and runs the releases',
@@ -108,6 +115,10 @@ export class ControllerMetrics {
     this.outcomes.inc({ namespace, deployment, result });
     if (ended.durationSeconds !== null) this.releaseDuration.observe({ result }, ended.durationSeconds);
     if (ended.leadTimeSeconds !== null) this.leadTime.observe(ended.leadTimeSeconds);
+  }
+
+  countNotification(receiver: string, result: PostResult): void {
+    this.notifications.inc({ receiver, result });
   }
 
   forget(namespace: string, deployment: string): void {
