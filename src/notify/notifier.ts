@@ -20,7 +20,7 @@ export interface NotifierOptions {
   timeoutMs?: number;
   /** Messages waiting per receiver [100]. */
   queueSize?: number;
-  onResult?: (receiver: Receiver, result: PostResult) => void;
+  onResult?: (receiver: Receiver, result: PostResult, notice: ReleaseNotice) => void;
 }
 
 const BODIES: Record<Format, (notice: ReleaseNotice) => unknown> = {
@@ -106,7 +106,7 @@ export class Notifier {
   }
 
   private report(receiver: Receiver, notice: ReleaseNotice, result: PostResult, why: string | null): void {
-    this.options.onResult?.(receiver, result);
+    this.options.onResult?.(receiver, result, notice);
     const fields = {
       receiver: receiver.name,
       namespace: notice.namespace,
