@@ -1,27 +1,20 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
+import {
+  dashboard,
+  dashboardQueries,
+  metricNames,
+  monitoringDir as dir,
+  recordedNames,
+  ruleQueries,
+} from '../support/monitoring.js';
 import { runOrThrow } from '../support/processes.js';
 
 // manifests/monitoring/ against the tools that read it: promtool checks and unit-tests the rules (CI
 // installs Debian's prometheus package, which ships it), and every metric the dashboard and the rules
 // name is one the proxy or the controller exports, or one the rules record.
-
-const dir = fileURLToPath(new URL('../../manifests/monitoring/', import.meta.url));
-
-interface RuleFile {
-  groups: { name: string; rules: { record?: string; alert?: string; expr: string }[] }[];
-}
-interface Dashboard {
-  panels: { type: string; title: string; targets?: { expr: string }[] }[];
-  templating: { list: { type: string; query: unknown }[] };
-}
-
-const rules = parse(readFileSync(`${dir}rules.yaml`, 'utf8')) as RuleFile;
-const dashboard = JSON.parse(readFileSync(`${dir}dashboard.json`, 'utf8')) as Dashboard;
+// test/monitoring/dashboard.integration.test.ts runs the same queries on a real Prometheus.
 
 /** The names every exporter registers, with a histogram's series (_bucket, _sum, _count). */
 function exportedNames(): Set<string> {
@@ -36,26 +29,6 @@ function exportedNames(): Set<string> {
       names.add(name);
       if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
     }
-  }
-  return names;
-}
-
-const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'bool', 'offset']);
-
-/**
- * The metric names a PromQL expression selects: what is left once strings, label matchers, ranges and
- * grouping clauses are gone, and the words followed by `(` (functions, aggregations) are left out.
- */
-function metricNames(expr: string): string[] {
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  const names: string[] = [];
-  for (const match of bare.matchAll(/(?<![\w:.$])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()/g)) {
-    const word = match[1] as string;
-    if (!KEYWORDS.has(word)) names.push(word);
   }
   return names;
 }
@@ -77,35 +50,20 @@ describe('manifests/monitoring', () => {
   });
 
   it('names in the dashboard and the rules only metrics that are exported or recorded', () => {
-    const known = exportedNames();
-    for (const group of rules.groups) for (const rule of group.rules) if (rule.record) known.add(rule.record);
-    known.add('up');
-
-    const queries: [string, string][] = [];
+    const known = new Set([...exportedNames(), ...recordedNames()]);
     for (const panel of dashboard.panels) {
-      if (panel.type === 'row') continue;
-      expect(panel.targets?.length, `panel "${panel.title}" has no query`).toBeGreaterThan(0);
-      for (const target of panel.targets ?? []) queries.push([`panel "${panel.title}"`, target.expr]);
+      if (panel.type !== 'row') expect(panel.targets?.length, `panel "${panel.title}"`).toBeGreaterThan(0);
     }
-    for (const variable of dashboard.templating.list) {
-      const query = (variable.query as { query?: string } | undefined)?.query;
-      const selector = query === undefined ? undefined : /^label_values\((.+),\s*\w+\)$/.exec(query)?.[1];
-      if (selector !== undefined) queries.push(['a dashboard variable', selector]);
-    }
-    for (const group of rules.groups) {
-      for (const rule of group.rules) queries.push([`rule ${rule.record ?? rule.alert ?? ''}`, rule.expr]);
-    }
-
+    const queries = [...dashboardQueries(), ...ruleQueries()];
     const unknown: string[] = [];
-    for (const [where, expr] of queries) {
+    for (const { where, expr } of queries) {
       const names = metricNames(expr);
       expect(names.length, `${where} selects no metric: ${expr}`).toBeGreaterThan(0);
       for (const name of names) if (!known.has(name)) unknown.push(`${where}: ${name}`);
     }
     expect(unknown).toEqual([]);
-    // Everything the release outcome panels need is there.
     for (const name of ['sluice_releases_total', 'sluice_release_lead_time_seconds_bucket']) {
-      expect(queries.some(([, expr]) => metricNames(expr).includes(name))).toBe(true);
+      expect(queries.some(({ expr }) => metricNames(expr).includes(name))).toBe(true);
     }
   });
 
