@@ -44,7 +44,9 @@ export class ControllerMetrics {
   /**
    * Release outcomes (docs/controller.md, "Release outcome metrics"). The counter is per Deployment, as
    * the gauges above are (4 series each), so a change failure rate can be had per service; the histograms
-   * are not, since their buckets would multiply by every Deployment.
+   * are not, since their buckets would multiply by every Deployment. Unlike the gauges, `forget` keeps them:
+   * opting out cancels a release in the same reconcile that forgets the Deployment, and that `aborted`
+   * must still be scraped.
    */
   private readonly outcomes = new Counter({
     name: 'sluice_releases_total',
@@ -123,7 +125,6 @@ export class ControllerMetrics {
 
   forget(namespace: string, deployment: string): void {
     const labels = { namespace, deployment };
-    for (const result of RELEASE_RESULTS) this.outcomes.remove({ ...labels, result });
     this.weight.remove(labels);
     this.failedChecks.remove(labels);
     for (const phase of PHASES) this.phase.remove({ ...labels, phase });

@@ -32,4 +32,21 @@ describe("the controller's release outcome metrics", () => {
     expect(after).toContain('sluice_release_lead_time_seconds_sum 900');
     expect(after).toContain('sluice_release_lead_time_seconds_bucket{le="900"} 1');
   });
+
+  it('keeps the counts of a Deployment that opted out, whose release that ended it must still be scraped', async () => {
+    const metrics = new ControllerMetrics();
+    const before = readCanaryStatus(undefined, at);
+    metrics.observe('shop', 'podinfo', before, before, at);
+    const cancelled = {
+      type: 'event',
+      kind: 'Normal',
+      reason: 'CanaryCancelled',
+      message: 'opted out',
+    } as const;
+    metrics.observeStep('shop', 'podinfo', { status: initialStatus(at), actions: [cancelled], at }, null);
+    metrics.forget('shop', 'podinfo');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sluice_releases_total{namespace="shop",deployment="podinfo",result="aborted"} 1');
+    expect(text).not.toContain('sluice_canary_weight{namespace="shop"');
+  });
 });
