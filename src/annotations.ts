@@ -33,6 +33,7 @@ export const ANNOTATIONS = {
   nativeSidecar: 'sluice.dev/native-sidecar',
   mirror: 'sluice.dev/mirror',
   mirrorChecks: 'sluice.dev/mirror-checks',
+  notifications: 'sluice.dev/notifications',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -83,6 +84,10 @@ export type AppProtocol = (typeof APP_PROTOCOLS)[number];
  */
 export const TLS_PROTOCOLS: readonly string[] = ['https', 'tls'];
 
+/** `sluice.dev/notifications`: `false` (none), `true` (a release's start and end), `steps` (also each step). */
+export type NotificationLevel = 'off' | 'releases' | 'steps';
+const NOTIFICATION_LEVELS = { false: 'off', true: 'releases', steps: 'steps' } as const;
+
 /**
  * What a check requires of the canary. Rates are in percent (0 to 100), latencies in milliseconds;
  * `quantile` is set for `pNN-latency` only (0.95 for p95).
@@ -126,6 +131,8 @@ export interface CanaryConfig {
   readonly mirror: number | null;
   /** Passing checks on mirrored requests before the weighted steps begin. */
   readonly mirrorChecks: number;
+  /** Which of this release's events the controller posts to the notification receivers. */
+  readonly notifications: NotificationLevel;
 }
 
 export interface AnnotationError {
@@ -315,6 +322,7 @@ const annotationsSchema = z
     [A.nativeSidecar]: oneOf(['true', 'false'] as const).optional(),
     [A.mirror]: integer(1, 100, 'a percentage from 1 to 100').optional(),
     [A.mirrorChecks]: integer(1, 1000).optional(),
+    [A.notifications]: oneOf(['true', 'false', 'steps'] as const).prefault('true'),
   })
   .superRefine((a, ctx) => {
     for (const issue of mirrorIssues(a[A.mirror], a[A.mirrorChecks], a[A.protocol])) ctx.addIssue(issue);
@@ -448,6 +456,7 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     nativeSidecar: a[A.nativeSidecar] === undefined ? null : a[A.nativeSidecar] === 'true',
     mirror: a[A.mirror] ?? null,
     mirrorChecks: a[A.mirrorChecks] ?? Number(DEFAULTS.mirrorChecks),
+    notifications: NOTIFICATION_LEVELS[a[A.notifications]],
   };
   return { ok: true, config: Object.freeze(config) };
 }

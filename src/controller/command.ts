@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -10,8 +11,10 @@ import { proxyMetricsUrl } from '../injection/read.js';
 import type { DeploymentObject } from '../kube/objects.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { apiPath, KubeRest, loadKubeConfig, type KubeObject } from '../kube/rest.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { createMetricsProvider } from '../metrics/index.js';
+import { Notifier } from '../notify/notifier.js';
+import { SecretReceivers } from '../notify/secret-receivers.js';
 import { createRouteHandler, RouteStore } from '../routes/server.js';
 import { closeServer, createAdminHandler, exitOnSignal, listen } from '../server.js';
 import { Controller } from './controller.js';
@@ -37,6 +40,28 @@ const canaryUrlTemplate = z
  */
 export function controllerClients(kubeConfig: KubeConfig): { rest: KubeRest; leaseRest: KubeRest } {
   return { rest: new KubeRest(kubeConfig), leaseRest: new KubeRest(kubeConfig) };
+}
+
+function startNotifier(
+  options: { namespace: string; notificationsSecret: string | undefined; notificationTimeout: number },
+  rest: KubeRest,
+  logger: Logger,
+  metrics: ControllerMetrics,
+): Notifier | undefined {
+  if (options.notificationsSecret === undefined) return undefined;
+  const receivers = new SecretReceivers({
+    rest,
+    namespace: options.namespace,
+    name: options.notificationsSecret,
+    logger,
+  });
+  void receivers.refresh();
+  return new Notifier({
+    receivers: () => receivers.current(),
+    logger,
+    timeoutMs: options.notificationTimeout,
+    onResult: (receiver, result) => metrics.countNotification(receiver.name, result),
+  });
 }
 
 export const controllerCommand = defineCommand({
@@ -102,6 +127,17 @@ export const controllerCommand = defineCommand({
       schema: canaryUrlTemplate,
       default: 'http://{name}-canary.{namespace}:{port}',
     },
+    notificationsSecret: {
+      description:
+        'a Secret in --namespace whose keys (slack, teams, json, each optionally -name) hold chat webhook URLs to post release events to; unset: no notifications',
+      schema: nameSchema,
+      optional: true,
+    },
+    notificationTimeout: {
+      description: 'the most one post to a notification receiver may take',
+      schema: durationSchema(100),
+      default: '5s',
+    },
     tick: {
       description: 'how often each release is looked at between watch events',
       schema: durationSchema(100),
@@ -148,6 +184,7 @@ export const controllerCommand = defineCommand({
                 .map((p) => proxyMetricsUrl(p.status?.podIP ?? ''));
             },
           });
+    const notifier = startNotifier(options, rest, logger, metrics);
     const controller = new Controller({
       rest,
       watchNamespace: options.watchNamespace,
@@ -158,6 +195,7 @@ export const controllerCommand = defineCommand({
       identity: options.identity,
       logger,
       metrics,
+      ...(notifier === undefined ? {} : { notify: (notice) => notifier.notify(notice) }),
       tickMs: options.tick,
       holdsLease: () => elector.isLeader,
     });
@@ -203,6 +241,8 @@ export const controllerCommand = defineCommand({
         // Finish the steps under way before giving up the Lease, so that no two replicas ever step at once.
         await started.stop();
         await elector.stop();
+        // The last steps' notices, as far as the receivers answer in time.
+        await Promise.race([notifier?.idle(), sleep(options.notificationTimeout)]);
         // Held long-polls end now; the proxies ask another replica, and keep their table meanwhile.
         const closed = closeServer(server);
         server.closeAllConnections();

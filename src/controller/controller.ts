@@ -30,6 +30,7 @@ import {
   type DeploymentObject,
   type ServiceObject,
 } from '../kube/objects.js';
+import { templateChangedAt } from '../kube/changed-at.js';
 import { recordEvent } from '../kube/events.js';
 import { KubePlatform } from '../kube/platform.js';
 import { isLegacyHold, legacyConversionPatch } from '../kube/release-view.js';
@@ -38,6 +39,7 @@ import { apiPath, isConflict, type KubeRest } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
 import { canaryShare } from '../release/machine.js';
+import { noticesOf, type ReleaseNotice } from '../notify/notices.js';
 import { NotLeaderError, ReleaseRunner } from '../release/runner.js';
 import type { RouteStore } from '../routes/server.js';
 import { escapePointer } from '../json-pointer.js';
@@ -64,6 +66,8 @@ export interface ControllerOptions {
   identity: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  /** Posts release notices to chat (src/notify); none when unset. Must return at once. */
+  notify?: (notice: ReleaseNotice) => void;
   /**
    * Whether the Lease is still this replica's by its own clock (LeaderElector.isLeader), asked before every
    * step and every write: `setLeading` is only called when the elector's next attempt runs, which a stalled
@@ -310,6 +314,11 @@ export class Controller {
       status: remembered.status,
       now: this.now,
       mayAct: () => this.mayAct,
+      onStep: (step) => {
+        metrics.observeStep(namespace, name, step, templateChangedAt(deployment));
+        const notices = noticesOf({ namespace, deployment: name }, config.notifications, step);
+        for (const notice of notices) this.options.notify?.(notice);
+      },
     });
     try {
       await runner.tick();

@@ -138,6 +138,8 @@ export interface Scenario {
       install?: (namespace: string) => Promise<unknown>;
       /** What the data path's apps speak, and the proxy with them ['http']: `grpc` runs gRPC apps and load. */
       protocol?: 'http' | 'grpc';
+      /** More flags for `sluice controller`. */
+      controllerArgs?: readonly string[];
     },
   ): Promise<void>;
   /** A namespace with podinfo opted in and rolled out, and no controller: the webhook alone. */
@@ -289,7 +291,9 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
         options.canary ?? { errorRate: 0, latencyMs: 0 },
         options.protocol,
       );
-      controller = await startController(mustHave(installed, 'sluice'), namespace, wiringOf(data));
+      controller = await startController(mustHave(installed, 'sluice'), namespace, wiringOf(data), {
+        args: options.controllerArgs ?? [],
+      });
       await controller.waitForLog('leadership', 20_000);
       await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
     },

@@ -30,6 +30,8 @@ async function freePort(): Promise<number> {
 export interface PrometheusOptions {
   /** How often every target is scraped [1s]; hundreds of targets on a shared machine want longer. */
   scrapeInterval?: string;
+  /** Rule files to load (absolute paths). */
+  ruleFiles?: readonly string[];
 }
 
 /** Starts a real Prometheus scraping `targets` (host:port), with a config in a temp dir. */
@@ -43,6 +45,9 @@ export async function startPrometheus(
     'global:',
     `  scrape_interval: ${interval}`,
     `  evaluation_interval: ${interval}`,
+    ...(options.ruleFiles === undefined
+      ? []
+      : ['rule_files:', ...options.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)]),
     'scrape_configs:',
     '  - job_name: sluice-proxies',
     '    static_configs:',

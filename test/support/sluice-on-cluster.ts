@@ -255,6 +255,8 @@ export interface ControllerOptions {
   leaseDuration?: string;
   /** Flags for node, before the script: `--cpu-prof` to profile it. */
   nodeArgs?: readonly string[];
+  /** More flags for `sluice controller`. */
+  args?: readonly string[];
 }
 
 /** `sluice controller` as a local process, as the sluice-controller ServiceAccount, for one namespace. */
@@ -292,6 +294,7 @@ export async function startController(
       installed.sealKeyFile,
       '--canary-url-template',
       wiring.canaryUrlTemplate,
+      ...(options.args ?? []),
     ],
     { SLUICE_LOG_LEVEL: installed.logLevel },
     options.nodeArgs,
