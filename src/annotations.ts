@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
+import { DEFAULT_GATE_TIMEOUT, type Gate, gateListSchema } from './gates.js';
 import { type HeaderMatch, InvalidMatchError, parseMatchList, stickyKeySchema } from './routes/match.js';
 
 /**
@@ -31,6 +32,8 @@ export const ANNOTATIONS = {
   action: 'sluice.dev/action',
   protocol: 'sluice.dev/protocol',
   nativeSidecar: 'sluice.dev/native-sidecar',
+  webhooks: 'sluice.dev/webhooks',
+  webhookTimeout: 'sluice.dev/webhook-timeout',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -116,6 +119,10 @@ export interface CanaryConfig {
   readonly protocol: AppProtocol;
   /** The proxy as a native sidecar (an init container) or not; null leaves it to the webhook's default. */
   readonly nativeSidecar: boolean | null;
+  /** Gates with Flagger's webhook contract (gates.ts), in the order written. */
+  readonly gates: readonly Gate[];
+  /** How long one gate call may take before it counts as a failed answer. */
+  readonly gateTimeoutMs: number;
 }
 
 export interface AnnotationError {
@@ -303,6 +310,8 @@ const annotationsSchema = z
     [A.action]: oneOf(ACTIONS).optional(),
     [A.protocol]: oneOf(APP_PROTOCOLS).prefault('http'),
     [A.nativeSidecar]: oneOf(['true', 'false'] as const).optional(),
+    [A.webhooks]: gateListSchema.prefault(''),
+    [A.webhookTimeout]: duration(100).prefault(DEFAULT_GATE_TIMEOUT),
   })
   .superRefine((a, ctx) => {
     if (a[A.stepWeight] !== undefined && a[A.stepWeights] !== undefined) {
@@ -413,6 +422,8 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     action: a[A.action] ?? null,
     protocol: a[A.protocol],
     nativeSidecar: a[A.nativeSidecar] === undefined ? null : a[A.nativeSidecar] === 'true',
+    gates: Object.freeze(a[A.webhooks]),
+    gateTimeoutMs: a[A.webhookTimeout],
   };
   return { ok: true, config: Object.freeze(config) };
 }
