@@ -4,6 +4,7 @@ import { durationSchema, httpUrlSchema, listenPortSchema } from '../cli/options.
 import { createLogger } from '../log.js';
 import { createMetricsProvider } from '../metrics/index.js';
 import { DEFAULTS } from '../annotations.js';
+import { GATE_TYPES, type GateType } from '../gates.js';
 import {
   defaultTestRate,
   DEMO_STEP_WEIGHTS,
@@ -30,6 +31,21 @@ const releaseFlag = (annotation: string, description: string, defaultValue?: str
 });
 
 const EXIT_USAGE = 2;
+
+/** The gate types a release asks (post-rollout and event are only told), comma-separated. */
+const HELD_GATE_TYPES = GATE_TYPES.filter((t) => t !== 'post-rollout' && t !== 'event');
+const gateTypesSchema = z.string().transform((text, ctx) => {
+  const types = text.split(',').map((t) => t.trim());
+  const unknown = types.filter((t) => !(HELD_GATE_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown gate type ${unknown.join(', ')}: expected ${HELD_GATE_TYPES.join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  return types as GateType[];
+});
 
 export const demoCommand = defineCommand({
   summary:
@@ -66,6 +82,15 @@ export const demoCommand = defineCommand({
     sticky: releaseFlag('sluice.dev/sticky', 'header or cookie:NAME that pins a client'),
     iterations: releaseFlag('sluice.dev/iterations', 'A/B mode: passing checks before promotion'),
     skipAnalysis: releaseFlag('sluice.dev/skip-analysis', 'true: promote without analysis'),
+    webhooks: releaseFlag('sluice.dev/webhooks', 'gates, comma-separated type=url (Flagger webhooks)'),
+    webhookTimeout: releaseFlag('sluice.dev/webhook-timeout', 'time a gate has to answer', '10s'),
+    gate: {
+      description:
+        'gate types, comma-separated, that the built-in demo gate holds until `curl -X POST <live page>/gate/open`: ' +
+        'e.g. confirm-promotion',
+      schema: gateTypesSchema,
+      optional: true,
+    },
     rate: { description: 'requests per second of ordinary traffic', schema: count(1, 500), default: '50' },
     testRate: {
       description:
@@ -124,6 +149,7 @@ export const demoCommand = defineCommand({
       port: options.port,
       warmupMs: options.warmup,
       lingerMs: options.linger,
+      gate: options.gate ?? [],
       provider: (metricsUrls) =>
         options.prometheus === undefined
           ? createMetricsProvider({ kind: 'direct', discover: metricsUrls })

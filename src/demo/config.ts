@@ -22,6 +22,8 @@ export const RELEASE_FLAGS = [
   'sticky',
   'iterations',
   'skipAnalysis',
+  'webhooks',
+  'webhookTimeout',
 ] as const satisfies readonly (keyof typeof ANNOTATIONS)[];
 
 export type ReleaseFlags = Partial<Record<(typeof RELEASE_FLAGS)[number], string>>;
