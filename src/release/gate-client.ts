@@ -61,10 +61,18 @@ export class GateClient {
     private readonly logger: Logger,
   ) {}
 
-  /** Calls every gate of the given types at once. */
+  /**
+   * Calls every gate of the given types at once. As Flagger does, the payload's phase is the release's
+   * phase for rollback and post-rollout gates, and `Progressing` for the gates on the way.
+   */
   async ask(types: readonly GateType[], phase: Phase, checksum: string): Promise<GateAnswer[]> {
     const gates = this.gates.filter((g) => types.includes(g.type));
-    return Promise.all(gates.map((gate) => this.call(gate, phase, checksum, {})));
+    return Promise.all(
+      gates.map((gate) => {
+        const told = gate.type === 'rollback' || gate.type === 'post-rollout' ? phase : 'Progressing';
+        return this.call(gate, told, checksum, {});
+      }),
+    );
   }
 
   /** Sends one Event to the event gates; their answers are only logged. */

@@ -75,11 +75,13 @@ describe('gates in sluice demo', () => {
     expect(result).toMatchObject({ result: 'promoted', phase: 'Succeeded' });
   });
 
-  it('calls --webhooks gates with Flagger’s payload: waits for confirm-rollout, tells event and post-rollout', async () => {
-    // confirm-rollout refuses its first call; every other gate passes.
-    const gates = await startGates((path, seen) => (path === '/confirm' && seen === 0 ? 403 : 200));
+  it('calls --webhooks gates with Flagger’s payload: waits for confirm-rollout and confirm-traffic-increase, tells event and post-rollout', async () => {
+    // confirm-rollout and confirm-traffic-increase refuse their first call; every other gate passes.
+    const refusedOnce = ['/confirm', '/more'];
+    const gates = await startGates((path, seen) => (refusedOnce.includes(path) && seen === 0 ? 403 : 200));
     const webhooks = [
       `confirm-rollout=${gates.url}/confirm`,
+      `confirm-traffic-increase=${gates.url}/more`,
       `rollout=${gates.url}/load-test`,
       `event=${gates.url}/events`,
       `post-rollout=${gates.url}/done`,
@@ -89,14 +91,18 @@ describe('gates in sluice demo', () => {
     const { code, result } = await run.finished;
     expect(code).toBe(0);
     expect(result).toMatchObject({ result: 'promoted', phase: 'Succeeded' });
-    expect(run.lines.join('\n')).toMatch(/Revision v2 approved by the confirm-rollout gates/);
-
     const to = (path: string) => gates.calls.filter((c) => c.path === path).map((c) => c.body);
+    const text = run.lines.join('\n');
+    expect(text).toMatch(/Revision v2 approved by the confirm-rollout gates/);
+    expect(text).toMatch(/Halt advancement at weight 0: waiting for approval to increase traffic/);
+    // Asked before each of the 6 weights (the first twice), never after the last.
+    expect(to('/more')).toHaveLength(7);
+
     expect(to('/confirm')).toHaveLength(2);
     expect(to('/confirm')[0]).toEqual({
       name: 'podinfo',
       namespace: 'demo',
-      phase: 'Initialized',
+      phase: 'Progressing',
       checksum: 'v2',
       metadata: {},
     });

@@ -109,6 +109,23 @@ describe('a release’s gates', () => {
     expect(other.bodies).toEqual([]);
   });
 
+  it("tells rollback and post-rollout gates the release's phase, and the others Progressing, as Flagger", async () => {
+    const gate = await startGate(200);
+    const client = new GateClient(
+      [
+        { type: 'confirm-promotion', url: gate.url },
+        { type: 'rollback', url: gate.url },
+      ],
+      2_000,
+      target,
+      logger,
+    );
+    await client.ask(['confirm-promotion'], 'WaitingPromotion', 'bbb');
+    await client.ask(['rollback'], 'WaitingPromotion', 'bbb');
+    const phases = gate.bodies.map((x) => (x as { body: GatePayload }).body.phase);
+    expect(phases).toEqual(['Progressing', 'WaitingPromotion']);
+  });
+
   it('sends each Event to the event gates in order, with its message, type and reason', async () => {
     const events = await startGate(200);
     const client = new GateClient([{ type: 'event', url: events.url }], 2_000, target, logger);
