@@ -319,7 +319,8 @@ export class Controller {
     // The step's status, as stored: tick() throws when it could not be.
     const current = runner.status;
     if (!this.mayAct) throw new NotLeaderError('scaling the canary');
-    if (current.routedAt !== null && (current.phase === 'Progressing' || current.phase === 'Paused')) {
+    const routedPhase = ['Progressing', 'WaitingPromotion', 'Paused'].includes(current.phase);
+    if (current.routedAt !== null && routedPhase) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).
       await platform.scaleCanary(current.canaryWeight);
     }
