@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
+import { DEFAULT_GATE_TIMEOUT, type Gate, gateListSchema } from './gates.js';
 import { type HeaderMatch, InvalidMatchError, parseMatchList, stickyKeySchema } from './routes/match.js';
 
 /**
@@ -34,6 +35,8 @@ export const ANNOTATIONS = {
   mirror: 'sluice.dev/mirror',
   mirrorChecks: 'sluice.dev/mirror-checks',
   notifications: 'sluice.dev/notifications',
+  webhooks: 'sluice.dev/webhooks',
+  webhookTimeout: 'sluice.dev/webhook-timeout',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -133,6 +136,10 @@ export interface CanaryConfig {
   readonly mirrorChecks: number;
   /** Which of this release's events the controller posts to the notification receivers. */
   readonly notifications: NotificationLevel;
+  /** Gates with Flagger's webhook contract (gates.ts), in the order written. */
+  readonly gates: readonly Gate[];
+  /** How long one gate call may take before it counts as a failed answer. */
+  readonly gateTimeoutMs: number;
 }
 
 export interface AnnotationError {
@@ -323,6 +330,8 @@ const annotationsSchema = z
     [A.mirror]: integer(1, 100, 'a percentage from 1 to 100').optional(),
     [A.mirrorChecks]: integer(1, 1000).optional(),
     [A.notifications]: oneOf(['true', 'false', 'steps'] as const).prefault('true'),
+    [A.webhooks]: gateListSchema.prefault(''),
+    [A.webhookTimeout]: duration(100).prefault(DEFAULT_GATE_TIMEOUT),
   })
   .superRefine((a, ctx) => {
     for (const issue of mirrorIssues(a[A.mirror], a[A.mirrorChecks], a[A.protocol])) ctx.addIssue(issue);
@@ -457,6 +466,8 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     mirror: a[A.mirror] ?? null,
     mirrorChecks: a[A.mirrorChecks] ?? Number(DEFAULTS.mirrorChecks),
     notifications: NOTIFICATION_LEVELS[a[A.notifications]],
+    gates: Object.freeze(a[A.webhooks]),
+    gateTimeoutMs: a[A.webhookTimeout],
   };
   return { ok: true, config: Object.freeze(config) };
 }

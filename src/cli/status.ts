@@ -186,6 +186,13 @@ export function renderRelease(canary: CanaryView, now: number, program = 'sluice
         `${program} retry ${target}`,
     );
   }
+  if (status.phase === 'Waiting' || status.phase === 'WaitingPromotion') {
+    const gate = status.phase === 'Waiting' ? 'confirm-rollout' : 'confirm-promotion';
+    lines.push(
+      `Held:         a ${gate} gate (sluice.dev/webhooks) holds the release until it answers 2xx; ` +
+        `${program} promote ${target} promotes now, ${program} abort ${target} rolls back`,
+    );
+  }
   if (status.phase === 'Failed' && status.failedRevision) {
     // What a GitOps tool or `kubectl get` shows next to what runs: the spec keeps what the user asked for.
     lines.push(

@@ -329,9 +329,8 @@ export class Controller {
     // The step's status, as stored: tick() throws when it could not be.
     const current = runner.status;
     if (!this.mayAct) throw new NotLeaderError('scaling the canary');
-    const routed =
-      current.phase === 'Progressing' || current.phase === 'Paused' || current.phase === 'Mirroring';
-    if (current.routedAt !== null && routed) {
+    const routedPhase = ['Mirroring', 'Progressing', 'WaitingPromotion', 'Paused'].includes(current.phase);
+    if (current.routedAt !== null && routedPhase) {
       // The primary may have been scaled since the last step (kubectl scale, an HPA).
       await platform.scaleCanary(canaryShare(current, config));
     }

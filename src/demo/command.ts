@@ -4,6 +4,7 @@ import { durationSchema, httpUrlSchema, listenPortSchema } from '../cli/options.
 import { createLogger } from '../log.js';
 import { createMetricsProvider } from '../metrics/index.js';
 import { DEFAULTS } from '../annotations.js';
+import { GATE_TYPES, type GateType } from '../gates.js';
 import {
   defaultTestRate,
   DEMO_STEP_WEIGHTS,
@@ -30,6 +31,21 @@ const releaseFlag = (annotation: string, description: string, defaultValue?: str
 });
 
 const EXIT_USAGE = 2;
+
+/** The gate types a release asks (post-rollout and event are only told), comma-separated. */
+const HELD_GATE_TYPES = GATE_TYPES.filter((t) => t !== 'post-rollout' && t !== 'event');
+const gateTypesSchema = z.string().transform((text, ctx) => {
+  const types = text.split(',').map((t) => t.trim());
+  const unknown = types.filter((t) => !(HELD_GATE_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown gate type ${unknown.join(', ')}: expected ${HELD_GATE_TYPES.join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  return types as GateType[];
+});
 
 export const demoCommand = defineCommand({
   summary:
@@ -74,6 +90,15 @@ export const demoCommand = defineCommand({
       'sluice.dev/mirror-checks',
       'passing checks of the copies before the steps [2]',
     ),
+    webhooks: releaseFlag('sluice.dev/webhooks', 'gates, comma-separated type=url (Flagger webhooks)'),
+    webhookTimeout: releaseFlag('sluice.dev/webhook-timeout', 'time a gate has to answer', '10s'),
+    gate: {
+      description:
+        'gate types, comma-separated, that the built-in demo gate holds until `curl -X POST <live page>/gate/open`: ' +
+        'e.g. confirm-promotion',
+      schema: gateTypesSchema,
+      optional: true,
+    },
     rate: { description: 'requests per second of ordinary traffic', schema: count(1, 500), default: '50' },
     testRate: {
       description:
@@ -132,6 +157,7 @@ export const demoCommand = defineCommand({
       port: options.port,
       warmupMs: options.warmup,
       lingerMs: options.linger,
+      gate: options.gate ?? [],
       provider: (metricsUrls) =>
         options.prometheus === undefined
           ? createMetricsProvider({ kind: 'direct', discover: metricsUrls })

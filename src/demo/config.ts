@@ -24,6 +24,8 @@ export const RELEASE_FLAGS = [
   'skipAnalysis',
   'mirror',
   'mirrorChecks',
+  'webhooks',
+  'webhookTimeout',
 ] as const satisfies readonly (keyof typeof ANNOTATIONS)[];
 
 export type ReleaseFlags = Partial<Record<(typeof RELEASE_FLAGS)[number], string>>;

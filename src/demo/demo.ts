@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { CanaryConfig } from '../annotations.js';
+import { formatGate, type GateType } from '../gates.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
 import { recordStep } from '../page/from-release.js';
@@ -14,6 +15,7 @@ import { RouteStore, createRouteHandler } from '../routes/server.js';
 import { closeServer, listen, sendText } from '../server.js';
 import { LocalCluster } from './cluster.js';
 import { scenarioVersions, type Scenario } from './config.js';
+import { DemoGate } from './gate.js';
 import { startLoad, type LoadTotals } from './load.js';
 
 /**
@@ -37,6 +39,8 @@ export interface DemoOptions {
   warmupMs: number;
   /** Keep the live page up this long after the result. */
   lingerMs: number;
+  /** Gate types the demo's built-in gate (gate.ts) holds until it is opened. */
+  gate?: readonly GateType[];
   /** The metrics provider, given the /metrics URLs of the primary proxies as they are now. */
   provider: (metricsUrls: () => string[]) => MetricsProvider;
   logger: Logger;
@@ -71,7 +75,8 @@ export interface DemoResult {
 const OVERRUN_MS = 30_000;
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  const { config, logger, print, scenario } = options;
+  const { logger, print, scenario } = options;
+  let config = options.config;
   const namespace = options.namespace ?? 'demo';
   const deployment = options.deployment ?? 'podinfo';
   const name = `${deployment}.${namespace}`;
@@ -94,7 +99,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       phase: 'Initialized',
       startedAt: started,
     });
-    const url = await serve(routes, recorder, options.port, stops);
+    const url = await serve(routes, recorder, new DemoGate(), options.port, stops);
+    const builtIn = (options.gate ?? []).map((type) => ({ type, url: `${url}/gate/check` }));
+    config = { ...config, gates: [...config.gates, ...builtIn] };
 
     const cluster = await LocalCluster.start({
       namespace,
@@ -161,6 +168,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           `${config.mirrorChecks} passing checks before any user request reaches it`,
       );
     }
+    if (config.gates.length > 0) print(`Gates: ${config.gates.map(formatGate).join(', ')}`);
+    if (builtIn.length > 0) {
+      print(
+        `The demo gate is closed: the release halts at ${builtIn.map((g) => g.type).join(', ')} until you ` +
+          `open it: curl -X POST ${url}/gate/open`,
+      );
+    }
     if (provider.name !== 'direct') {
       // The proxies listen on free ports chosen now: whoever runs that Prometheus must add them.
       const targets = cluster.primaries.map((pod) => pod.adminUrl.replace('http://', ''));
@@ -182,6 +196,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     platform.deploy(candidate.version);
     const tickMs = Math.max(100, Math.min(500, config.intervalMs / 10));
     const final = await runner.runUntilSettled(tickMs, AbortSignal.timeout(budgetMs));
+    await runner.eventsSent();
     await platform.settled();
     const totals = await load.stop();
     const mirrored = await mirroredRequests(cluster);
@@ -220,17 +235,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
 }
 
-/** The demo's one server, as the controller's would be: the route long-poll and the live page. */
+/**
+ * The demo's one server, as the controller's would be: the route long-poll and the live page; and the demo
+ * gate, which a cluster would run apart (Flagger's load tester).
+ */
 async function serve(
   routes: RouteStore,
   recorder: ReleaseRecorder,
+  gate: DemoGate,
   port: number,
   stops: (() => Promise<unknown>)[],
 ): Promise<string> {
   const handleRoutes = createRouteHandler(routes);
   const handlePage = createPageHandler(() => recorder.snapshot(Date.now()));
   const server = http.createServer((req, res) => {
-    if (handleRoutes(req, res) || handlePage(req, res)) return;
+    if (handleRoutes(req, res) || handlePage(req, res) || gate.handle(req, res)) return;
     const path = (req.url ?? '').split('?', 1)[0];
     if (path === '/livez' || path === '/readyz') return sendText(res, 200, 'ok\n');
     sendText(res, 404, 'not found\n');

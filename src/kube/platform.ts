@@ -77,7 +77,7 @@ export class KubePlatform implements Platform {
     return viewRelease(this.deployment, (kind, name) => world.config(kind, namespace, name));
   }
 
-  async observe(): Promise<Omit<Observations, 'measurement'>> {
+  async observe(): Promise<Omit<Observations, 'measurement' | 'gates'>> {
     const deployment = this.deployment;
     const view = this.view();
     const canary = this.options.world.deployment(this.options.namespace, canaryName(this.options.name));

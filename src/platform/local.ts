@@ -78,7 +78,7 @@ export class LocalPlatform implements Platform {
     this.pendingAction = action;
   }
 
-  observe(): Promise<Omit<Observations, 'measurement'>> {
+  observe(): Promise<Omit<Observations, 'measurement' | 'gates'>> {
     const { cluster } = this.options;
     const canary = cluster.canary;
     return Promise.resolve({

@@ -6,7 +6,7 @@ import type { Observations, ReleaseAction, ReleaseStatus } from '../release/stat
  */
 export interface Platform {
   /** Revisions, readiness and a pending manual action: everything a step observes but the metrics. */
-  observe(): Promise<Omit<Observations, 'measurement'>>;
+  observe(): Promise<Omit<Observations, 'measurement' | 'gates'>>;
   /** Carries out one action; throws when it could not, and the runner stops the step there. */
   apply(action: ReleaseAction): Promise<void>;
   /**

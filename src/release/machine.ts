@@ -2,6 +2,7 @@ import type { CanaryConfig } from '../annotations.js';
 import { formatDuration } from '../duration.js';
 import { formatMatch } from '../routes/match.js';
 import { runCheck } from './check.js';
+import { type AskedGateType, describeAnswer, type GateAnswer, type Verdict, verdict } from './gates.js';
 import type {
   EventReason,
   Observations,
@@ -25,15 +26,24 @@ export function step(
 ): Step {
   const release = new Release(status, observations, config, now);
   release.run();
-  return { status: release.status, actions: release.actions };
+  return { status: release.status, actions: release.actions, asks: release.asks };
 }
 
-/** When the next check is due, for the driver's timer; null when no check is pending. */
+/**
+ * When the next check is due, for the driver's timer; null when no check is pending. While a gate holds
+ * the release (Waiting, or the first route waiting for pre-rollout), it is when the gates are asked again.
+ */
 export function nextCheckAt(status: ReleaseStatus, config: CanaryConfig): number | null {
-  if ((status.phase !== 'Progressing' && status.phase !== 'Mirroring') || status.lastCheckAt === null)
-    return null;
+  if (!CHECKING.has(status.phase) || status.lastCheckAt === null) return null;
   return Date.parse(status.lastCheckAt) + config.intervalMs;
 }
+
+const CHECKING: ReadonlySet<ReleaseStatus['phase']> = new Set([
+  'Waiting',
+  'Mirroring',
+  'Progressing',
+  'WaitingPromotion',
+]);
 
 /**
  * The share of the primaries' requests the canary serves now, in percent, for sizing it: its weight, or
@@ -56,6 +66,7 @@ export const START_INTERVALS = 2;
 
 class Release {
   readonly actions: ReleaseAction[] = [];
+  readonly asks: AskedGateType[] = [];
   private readonly nowIso: string;
 
   constructor(
@@ -77,8 +88,10 @@ class Release {
       case 'Succeeded':
       case 'Failed':
         return this.idle();
+      case 'Waiting':
       case 'Mirroring':
       case 'Progressing':
+      case 'WaitingPromotion':
       case 'Paused':
         return this.running();
       case 'Promoting':
@@ -110,8 +123,51 @@ class Release {
     }
     if (action !== null && action !== 'retry') this.ignore(`no release is running`);
     this.begin(candidate);
+    this.start(`New revision ${candidate} detected (stable ${this.status.stableRevision ?? 'none'})`);
+  }
+
+  /** After begin(): the canary starts once the confirm-rollout gates let it (Flagger's manual approval). */
+  private start(why: string): void {
+    const confirm = this.gate('confirm-rollout');
+    if (confirm.state === 'unasked') return;
+    if (confirm.state === 'closed') return this.waitForApproval(confirm.answer);
     if (this.config.skipAnalysis) return this.promote('sluice.dev/skip-analysis is true');
-    this.startCanary(`New revision ${candidate} detected (stable ${this.status.stableRevision ?? 'none'})`);
+    this.startCanary(why);
+  }
+
+  private waitForApproval(answer: GateAnswer): void {
+    const candidate = this.status.candidateRevision as string;
+    this.transition('Waiting');
+    this.update({ lastCheckAt: this.nowIso });
+    this.event(
+      'Warning',
+      'WaitingForApproval',
+      `Halt advancement of revision ${candidate}: waiting for approval (${describeAnswer(answer)})`,
+    );
+  }
+
+  /** Phase Waiting: the confirm-rollout gates (and rollback gates) are asked again each interval. */
+  private waiting(): void {
+    const due = nextCheckAt(this.status, this.config);
+    if (due === null || this.now < due) return;
+    const rollback = this.gate('rollback');
+    const confirm = this.gate('confirm-rollout');
+    if (rollback.state === 'unasked' || confirm.state === 'unasked') return;
+    if (rollback.state === 'open') return this.rollBack(rollbackReason(rollback));
+    if (confirm.state === 'closed') return this.update({ lastCheckAt: this.nowIso });
+    const candidate = this.status.candidateRevision as string;
+    // The progress deadline counts from the approval: time spent waiting for a person is not progress.
+    this.update({ startedAt: this.nowIso, lastCheckAt: null });
+    this.event('Normal', 'Approved', `Revision ${candidate} approved by the confirm-rollout gates`);
+    if (this.config.skipAnalysis) return this.promote('sluice.dev/skip-analysis is true');
+    this.startCanary(`Revision ${candidate} approved`);
+  }
+
+  /** The answer of the gates of one type, or, when they have not been called yet, a request to call them. */
+  private gate(type: AskedGateType): Verdict {
+    const answer = verdict(type, this.config.gates, this.seen.gates);
+    if (answer.state === 'unasked' && !this.asks.includes(type)) this.asks.push(type);
+    return answer;
   }
 
   private begin(candidate: string): void {
@@ -148,10 +204,15 @@ class Release {
     }
     if (candidate !== this.status.candidateRevision) {
       const replaced = this.status.candidateRevision ?? 'none';
+      const hadCanary = this.status.phase !== 'Waiting';
       this.emit({ type: 'setRoute', route: null });
       this.begin(candidate);
       if (action !== null) this.ignore(`a new revision restarts the release`);
-      return this.startCanary(`New revision ${candidate} replaces ${replaced}`);
+      // An approval was for the revision replaced: the new one is asked for again.
+      if (hadCanary && this.config.gates.some((g) => g.type === 'confirm-rollout')) {
+        this.emit({ type: 'deleteCanary' });
+      }
+      return this.start(`New revision ${candidate} replaces ${replaced}`);
     }
     switch (action) {
       case 'abort':
@@ -160,6 +221,8 @@ class Release {
         return this.promote('promoted by sluice promote, skipping the remaining analysis');
       case 'pause':
         if (this.status.phase === 'Paused') return this.ignore('the release is paused already');
+        if (this.status.phase === 'Waiting') return this.ignore('the release is waiting for approval');
+        this.update({ pausedMs: this.status.pausedMs + this.waitingMs() });
         this.transition('Paused');
         this.update({ pausedAt: this.nowIso });
         return this.event('Normal', 'Paused', `Paused at weight ${this.status.canaryWeight}`);
@@ -173,14 +236,16 @@ class Release {
         break;
     }
     if (this.status.phase === 'Paused') return;
+    if (this.status.phase === 'Waiting') return this.waiting();
 
-    const elapsed = this.now - Date.parse(this.status.startedAt ?? this.nowIso) - this.status.pausedMs;
+    const elapsed =
+      this.now - Date.parse(this.status.startedAt ?? this.nowIso) - this.status.pausedMs - this.waitingMs();
     if (elapsed > this.config.progressDeadlineMs) {
       return this.rollBack(`progress deadline ${formatDuration(this.config.progressDeadlineMs)} exceeded`);
     }
     if (this.config.skipAnalysis) return this.promote('sluice.dev/skip-analysis is true');
     if (this.status.routedAt === null) {
-      if (this.seen.canaryReady) return this.publish();
+      if (this.seen.canaryReady) return this.beforeTraffic();
       // A canary that cannot start never fails a check (it takes no traffic): without this limit it
       // would wait for the progress deadline.
       const limit = START_INTERVALS * this.config.intervalMs;
@@ -205,6 +270,12 @@ class Release {
     this.event('Normal', 'Resumed', `Resumed at weight ${this.status.canaryWeight}`);
   }
 
+  /** How long a confirm-promotion gate has held the release so far; 0 outside WaitingPromotion. */
+  private waitingMs(): number {
+    if (this.status.phase !== 'WaitingPromotion' || this.status.pausedAt === null) return 0;
+    return this.now - Date.parse(this.status.pausedAt);
+  }
+
   private get abMode(): boolean {
     return this.config.iterations !== null;
   }
@@ -213,6 +284,41 @@ class Release {
   private get mirroring(): boolean {
     const { mirror, mirrorChecks } = this.config;
     return mirror !== null && this.status.routedAt !== null && this.status.mirrorChecks < mirrorChecks;
+  }
+
+  /**
+   * The canary is ready: the pre-rollout gates must pass (a refusal is a failed check, asked again each
+   * interval) and the confirm-traffic-increase gates let the first weight through, before any request is
+   * routed to it.
+   */
+  private beforeTraffic(): void {
+    const due = nextCheckAt(this.status, this.config);
+    if (due !== null && this.now < due) return;
+    const rollback = this.gate('rollback');
+    const pre = this.gate('pre-rollout');
+    if (rollback.state === 'unasked' || pre.state === 'unasked') return;
+    if (rollback.state === 'open') return this.rollBack(rollbackReason(rollback));
+    if (pre.state === 'closed') {
+      this.update({ lastCheckAt: this.nowIso });
+      return this.failCheck(describeAnswer(pre.answer));
+    }
+    if (!this.abMode && !this.trafficIncreaseConfirmed(0)) {
+      return this.update({ lastCheckAt: this.nowIso });
+    }
+    this.publish();
+  }
+
+  /** False when a confirm-traffic-increase gate holds the weight (said in an Event) or is still to be asked. */
+  private trafficIncreaseConfirmed(weight: number): boolean {
+    const confirm = this.gate('confirm-traffic-increase');
+    if (confirm.state === 'closed') {
+      this.event(
+        'Warning',
+        'WaitingForApproval',
+        `Halt advancement at weight ${weight}: waiting for approval to increase traffic (${describeAnswer(confirm.answer)})`,
+      );
+    }
+    return confirm.state === 'open';
   }
 
   private publish(): void {
@@ -261,6 +367,15 @@ class Release {
   private check(): void {
     const measurement = this.seen.measurement;
     if (measurement === null) return;
+    // Flagger's order: a rollback gate first, then the rollout gates, then the metrics.
+    const rollback = this.gate('rollback');
+    const rollout = this.gate('rollout');
+    if (rollback.state === 'unasked' || rollout.state === 'unasked') return;
+    if (rollback.state === 'open') return this.rollBack(rollbackReason(rollback));
+    if (rollout.state === 'closed') {
+      this.update({ lastCheckAt: this.nowIso });
+      return this.failCheck(describeAnswer(rollout.answer));
+    }
     const mirrored = this.status.phase === 'Mirroring';
     const result = runCheck(measurement, this.config.objectives, this.config.minRequests);
     const check = mirrored ? { ...result, summary: `mirrored requests: ${result.summary}` } : result;
@@ -271,20 +386,8 @@ class Release {
     switch (check.result) {
       case 'inconclusive':
         return this.event('Normal', 'CheckInconclusive', `Check inconclusive: ${check.summary}`);
-      case 'failed': {
-        const failedChecks = this.status.failedChecks + 1;
-        this.update({ failedChecks });
-        if (failedChecks >= this.config.threshold) {
-          return this.rollBack(
-            `${failedChecks} failed checks (threshold ${this.config.threshold}); last: ${check.summary}`,
-          );
-        }
-        return this.event(
-          'Warning',
-          'CheckFailed',
-          `Halt advancement: ${check.summary} (failed checks ${failedChecks}/${this.config.threshold})`,
-        );
-      }
+      case 'failed':
+        return this.failCheck(check.summary);
       case 'passed':
         return mirrored ? this.mirrorPassed(check.summary) : this.advance(check.summary);
     }
@@ -301,12 +404,27 @@ class Release {
     this.routeUsers(`${mirrorChecks} mirror checks passed: ${summary}`);
   }
 
+  private failCheck(summary: string): void {
+    const failedChecks = this.status.failedChecks + 1;
+    this.update({ failedChecks });
+    if (failedChecks >= this.config.threshold) {
+      return this.rollBack(
+        `${failedChecks} failed checks (threshold ${this.config.threshold}); last: ${summary}`,
+      );
+    }
+    this.event(
+      'Warning',
+      'CheckFailed',
+      `Halt advancement: ${summary} (failed checks ${failedChecks}/${this.config.threshold})`,
+    );
+  }
+
   private advance(summary: string): void {
     if (this.abMode) {
-      const iterations = this.status.iterations + 1;
       const target = this.config.iterations ?? 0;
+      const iterations = Math.min(this.status.iterations + 1, target);
       this.update({ iterations });
-      if (iterations >= target) return this.promote(`${iterations} passing checks: ${summary}`);
+      if (iterations >= target) return this.confirmedPromote(`${iterations} passing checks: ${summary}`);
       return this.event(
         'Normal',
         'CheckPassed',
@@ -314,9 +432,28 @@ class Release {
       );
     }
     const current = this.status.canaryWeight;
-    if (current >= this.config.maxWeight) return this.promote(`checks pass at weight ${current}: ${summary}`);
+    if (current >= this.config.maxWeight) {
+      return this.confirmedPromote(`checks pass at weight ${current}: ${summary}`);
+    }
+    if (!this.trafficIncreaseConfirmed(current)) return;
     const next = this.config.weights.find((w) => w > current) ?? this.config.maxWeight;
     this.setWeight(next, summary);
+  }
+
+  /** Promotes once the confirm-promotion gates let it; until then phase WaitingPromotion, checks going on. */
+  private confirmedPromote(why: string): void {
+    const confirm = this.gate('confirm-promotion');
+    if (confirm.state === 'unasked') return;
+    if (confirm.state === 'open') return this.promote(why);
+    if (this.status.phase === 'WaitingPromotion') return;
+    this.transition('WaitingPromotion');
+    // Like a pause, time spent waiting for a person does not count against the progress deadline.
+    this.update({ pausedAt: this.nowIso });
+    this.event(
+      'Warning',
+      'WaitingForApproval',
+      `Halt promotion of revision ${this.status.candidateRevision ?? 'none'}: waiting for approval (${describeAnswer(confirm.answer)}); checks go on`,
+    );
   }
 
   private setWeight(weight: number, why: string): void {
@@ -375,6 +512,7 @@ class Release {
     const message = `Promotion completed: revision ${this.status.candidateRevision ?? 'none'} is stable (took ${formatDuration(Math.round(took / 1000) * 1000)})`;
     this.ended('Promoted', message);
     this.event('Normal', 'Promoted', message);
+    this.postRollout('Succeeded');
   }
 
   private rollBack(why: string): void {
@@ -387,6 +525,11 @@ class Release {
     const message = `Rolling back revision ${candidate}: ${why}`;
     this.ended('RolledBack', message);
     this.event('Warning', 'RolledBack', message);
+    this.postRollout('Failed');
+  }
+
+  private postRollout(phase: 'Succeeded' | 'Failed'): void {
+    if (this.config.gates.some((g) => g.type === 'post-rollout')) this.emit({ type: 'postRollout', phase });
   }
 
   /** The template is back at the stable revision, by whatever client: the release ends, nothing is rolled. */
@@ -436,4 +579,9 @@ class Release {
   private event(kind: 'Normal' | 'Warning', reason: EventReason, message: string): void {
     this.emit({ type: 'event', kind, reason, message });
   }
+}
+
+function rollbackReason(signal: Verdict): string {
+  const by = signal.state === 'open' && signal.answer !== undefined ? ` ${signal.answer.url}` : '';
+  return `the rollback gate${by} answered 2xx`;
 }

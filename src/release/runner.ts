@@ -3,8 +3,16 @@ import type { Logger } from '../log.js';
 import type { CanaryTraffic, MetricsProvider, ReleaseTarget } from '../metrics/provider.js';
 import type { Platform } from '../platform/platform.js';
 import type { Measurement } from './check.js';
+import { GateClient } from './gate-client.js';
+import { describeAnswer, type GateAnswer } from './gates.js';
 import { nextCheckAt, quantilesOf, step } from './machine.js';
-import { initialStatus, type ReleaseAction, type ReleaseStatus, type Step } from './status.js';
+import {
+  initialStatus,
+  type Observations,
+  type ReleaseAction,
+  type ReleaseStatus,
+  type Step,
+} from './status.js';
 
 /**
  * Drives one release: each tick it observes the platform, asks the provider for the window's numbers
@@ -41,10 +49,13 @@ const SETTLED = new Set(['Succeeded', 'Failed']);
 export class ReleaseRunner {
   private current: ReleaseStatus;
   private readonly now: () => number;
+  private readonly gates: GateClient;
 
   constructor(private readonly options: RunnerOptions) {
     this.now = options.now ?? Date.now;
     this.current = options.status ?? initialStatus(this.now());
+    const { config, target, logger } = options;
+    this.gates = new GateClient(config.gates, config.gateTimeoutMs, target, logger);
   }
 
   get status(): ReleaseStatus {
@@ -57,14 +68,21 @@ export class ReleaseRunner {
     const world = await platform.observe();
     const due = nextCheckAt(this.current, config);
     const at = this.now();
+    const routed = this.current.routedAt !== null;
     const traffic = this.current.phase === 'Mirroring' ? 'mirrored' : 'routed';
     const measurement =
-      due !== null && at >= due ? await measure(provider, target, config, at, traffic) : null;
-    const next = step(this.current, { ...world, measurement }, config, at);
+      routed && due !== null && at >= due ? await measure(provider, target, config, at, traffic) : null;
+    const next = await this.stepWithGates({ ...world, measurement, gates: [] }, at);
+    const checksum = next.status.candidateRevision ?? world.candidateRevision ?? '';
     for (const action of next.actions) {
       this.assertMayAct(action.type);
       try {
+        if (action.type === 'postRollout') {
+          await this.postRollout(action.phase, checksum);
+          continue;
+        }
         await platform.apply(action);
+        if (action.type === 'event') this.gates.sendEvent(action, next.status.phase, checksum);
       } catch (err) {
         logger.error({ err, action: action.type, ...target }, 'releaseActionFailed');
         throw new ReleaseActionError(action, { cause: err });
@@ -85,6 +103,42 @@ export class ReleaseRunner {
     const report: StepReport = { ...next, at, measurement };
     this.options.onStep?.(report);
     return report;
+  }
+
+  /**
+   * A step, taken again with the answers of the gates it asks for until it asks for none (release/gates.ts).
+   * Each try asks only for gates it has no answer for, so this ends within one try per gate type.
+   */
+  private async stepWithGates(seen: Observations, at: number): Promise<Step> {
+    const { config } = this.options;
+    const answers: GateAnswer[] = [];
+    const checksum = seen.candidateRevision ?? this.current.candidateRevision ?? '';
+    for (;;) {
+      const next = step(this.current, { ...seen, gates: answers }, config, at);
+      if (next.asks.length === 0) return next;
+      this.assertMayAct(`calling the ${next.asks.join(', ')} gates`);
+      answers.push(...(await this.gates.ask(next.asks, this.current.phase, checksum)));
+    }
+  }
+
+  /** Post-rollout gates: a refusal is only reported, as a Warning Event, and the release ends as it was. */
+  private async postRollout(phase: 'Succeeded' | 'Failed', checksum: string): Promise<void> {
+    const answers = await this.gates.ask(['post-rollout'], phase, checksum);
+    for (const answer of answers.filter((a) => !a.ok)) {
+      const event = {
+        type: 'event',
+        kind: 'Warning',
+        reason: 'PostRolloutFailed',
+        message: `Post-rollout gate failed: ${describeAnswer(answer)}`,
+      } as const;
+      await this.options.platform.apply(event);
+      this.gates.sendEvent(event, phase, checksum);
+    }
+  }
+
+  /** Resolves once the Events sent to event gates so far have been answered (for tests and shutdown). */
+  async eventsSent(): Promise<void> {
+    await this.gates.eventsSent();
   }
 
   private assertMayAct(write: string): void {

@@ -1,11 +1,16 @@
 import type { Action } from '../annotations.js';
 import type { HeaderMatch } from '../routes/match.js';
 import type { Check, Measurement } from './check.js';
+import type { AskedGateType, GateAnswer } from './gates.js';
 
 export const PHASES = [
   'Initialized',
+  /** A confirm-rollout gate holds the release before its canary is created. */
+  'Waiting',
   'Mirroring',
   'Progressing',
+  /** A confirm-promotion gate holds the promotion; checks go on. */
+  'WaitingPromotion',
   'Paused',
   'Promoting',
   'Finalising',
@@ -98,6 +103,8 @@ export interface Observations {
   readonly measurement: Measurement | null;
   /** `sluice.dev/action`, consumed by this step. */
   readonly action: Action | null;
+  /** The answers of the gates the step asked for (`Step.asks`); empty on a step's first try. */
+  readonly gates: readonly GateAnswer[];
 }
 
 export interface Route {
@@ -123,7 +130,10 @@ export type EventReason =
   | 'RolledBack'
   | 'CanaryCancelled'
   | 'Reverted'
-  | 'ActionIgnored';
+  | 'ActionIgnored'
+  | 'WaitingForApproval'
+  | 'Approved'
+  | 'PostRolloutFailed';
 
 /** What the platform (Kubernetes, or the demo's local one) is to carry out, in order. */
 export type ReleaseAction =
@@ -133,6 +143,8 @@ export type ReleaseAction =
   | { readonly type: 'deleteCanary' }
   | { readonly type: 'markFailed'; readonly revision: string }
   | { readonly type: 'clearAction'; readonly action: Action }
+  /** Call the post-rollout gates; the driver does, and reports a refusal as a Warning Event. */
+  | { readonly type: 'postRollout'; readonly phase: 'Succeeded' | 'Failed' }
   | {
       readonly type: 'event';
       readonly kind: 'Normal' | 'Warning';
@@ -143,4 +155,9 @@ export type ReleaseAction =
 export interface Step {
   readonly status: ReleaseStatus;
   readonly actions: readonly ReleaseAction[];
+  /**
+   * Gate types the step reached without their answers. When not empty, the step is not to be carried out:
+   * the driver calls these gates and takes the step again, from the same status, with their answers.
+   */
+  readonly asks: readonly AskedGateType[];
 }

@@ -93,6 +93,16 @@ describe('sluice status, rendered', () => {
     expect(lines.join('\n')).not.toContain('REQUESTS');
   });
 
+  it('says which gate holds a waiting release, and the commands that override it', () => {
+    const waiting = fixture('progressing') as { status: Record<string, unknown> };
+    waiting.status['phase'] = 'WaitingPromotion';
+    const text = renderRelease(parseCanary(waiting), NOW, 'sluice');
+    expect(text).toContain(
+      'Held:         a confirm-promotion gate (sluice.dev/webhooks) holds the release until it answers 2xx; ' +
+        'sluice promote podinfo -n shop promotes now, sluice abort podinfo -n shop rolls back',
+    );
+  });
+
   it('shows a release before its first check without inventing numbers', () => {
     expect(renderRelease(canary('initialized'), NOW).split('\n').slice(3)).toEqual([
       'Deployment:   api/cart',

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { type CanaryConfig, parseCanaryAnnotations } from '../../src/annotations.js';
-import type { SideMetrics } from '../../src/metrics/provider.js';
 import type { Measurement } from '../../src/release/check.js';
 import { canaryShare, nextCheckAt, quantilesOf, step } from '../../src/release/machine.js';
 import {
@@ -9,6 +8,7 @@ import {
   type ReleaseAction,
   type ReleaseStatus,
 } from '../../src/release/status.js';
+import { canaryWith, healthy } from '../support/measurements.js';
 
 const T0 = Date.parse('2026-11-22T08:00:00Z');
 const MINUTE = 60_000;
@@ -18,21 +18,6 @@ const configOf = (annotations: Record<string, string> = {}): CanaryConfig => {
   if (!result.ok) throw new Error(result.errors.map((e) => e.message).join('\n'));
   return result.config;
 };
-
-const side = (over: Partial<SideMetrics> = {}): SideMetrics => ({
-  requests: 100,
-  successRate: 100,
-  errorRate: 0,
-  meanLatencyMs: 20,
-  latencyQuantilesMs: { '0.99': 80, '0.95': 50 },
-  ...over,
-});
-
-const healthy: Measurement = { ok: true, metrics: { canary: side(), primary: side() } };
-const canaryWith = (over: Partial<SideMetrics>): Measurement => ({
-  ok: true,
-  metrics: { canary: side(over), primary: side() },
-});
 
 /**
  * A release driven tick by tick: a fake clock, a scripted world (revisions, readiness) and the status the
@@ -47,6 +32,7 @@ class Release {
     canaryReady: false,
     primaryReady: true,
     canaryProblem: null,
+    gates: [],
   };
   actions: readonly ReleaseAction[] = [];
 

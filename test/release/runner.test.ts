@@ -40,7 +40,7 @@ class MemoryPlatform implements Platform {
   readonly recordedWith: ReleaseAction['type'][][] = [];
   failOn: ReleaseAction['type'] | null = null;
 
-  observe(): Promise<Omit<Observations, 'measurement'>> {
+  observe(): Promise<Omit<Observations, 'measurement' | 'gates'>> {
     return Promise.resolve({
       stableRevision: this.stable,
       candidateRevision: this.candidate,

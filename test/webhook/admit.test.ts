@@ -171,6 +171,8 @@ describe('annotation checks', () => {
     'sluice.dev/sticky': 'bad header',
     'sluice.dev/skip-analysis': 'yes',
     'sluice.dev/action': 'rollback',
+    'sluice.dev/webhooks': 'approve=http://gate.test/',
+    'sluice.dev/webhook-timeout': 'soon',
     'sluice.dev/canry': 'enabled',
   };
 
