@@ -1,6 +1,22 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 import { type HeaderMatch, InvalidMatchError, parseMatchList, stickyKeySchema } from './routes/match.js';
+import {
+  editDistance,
+  InvalidObjectiveError,
+  metricTemplatesIssue,
+  OBJECTIVE_FORMAT,
+  parseObjective,
+  type Objective,
+} from './objectives.js';
+
+export {
+  COMPARISON_OPS,
+  InvalidObjectiveError,
+  parseObjective,
+  type ComparisonOp,
+  type Objective,
+} from './objectives.js';
 
 /**
  * The `sluice.dev/*` annotations of a Deployment (DESIGN.md, "Annotations and labels"), parsed once with
@@ -31,6 +47,7 @@ export const ANNOTATIONS = {
   action: 'sluice.dev/action',
   protocol: 'sluice.dev/protocol',
   nativeSidecar: 'sluice.dev/native-sidecar',
+  metricTemplates: 'sluice.dev/metric-templates',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -65,9 +82,6 @@ export const DEFAULTS = {
 
 export const MIN_INTERVAL_MS = 5_000;
 
-export const COMPARISON_OPS = ['<=', '>=', '<', '>'] as const;
-export type ComparisonOp = (typeof COMPARISON_OPS)[number];
-
 export const ACTIONS = ['promote', 'abort', 'retry', 'pause', 'resume'] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -79,18 +93,6 @@ export type AppProtocol = (typeof APP_PROTOCOLS)[number];
  * proxy cannot route by header inside TLS it does not terminate.
  */
 export const TLS_PROTOCOLS: readonly string[] = ['https', 'tls'];
-
-/**
- * What a check requires of the canary. Rates are in percent (0 to 100), latencies in milliseconds;
- * `quantile` is set for `pNN-latency` only (0.95 for p95).
- */
-export interface Objective {
-  readonly name: string;
-  readonly metric: 'success-rate' | 'error-rate' | 'mean-latency' | 'quantile-latency';
-  readonly quantile: number | null;
-  readonly op: ComparisonOp;
-  readonly threshold: number;
-}
 
 export interface CanaryConfig {
   readonly enabled: boolean;
@@ -116,6 +118,8 @@ export interface CanaryConfig {
   readonly protocol: AppProtocol;
   /** The proxy as a native sidecar (an init container) or not; null leaves it to the webhook's default. */
   readonly nativeSidecar: boolean | null;
+  /** The ConfigMap, in the Deployment's namespace, whose keys are metric templates; null when none. */
+  readonly metricTemplates: string | null;
 }
 
 export interface AnnotationError {
@@ -184,61 +188,6 @@ const weightList = z.string().transform((text, ctx) => {
   return weights;
 });
 
-const OBJECTIVE_FORMAT =
-  'write metric op value, comma-separated, e.g. success-rate>=99%,p95-latency<100ms; metrics success-rate, ' +
-  'error-rate (%), mean-latency, p50-latency … p99.9-latency (durations); ops <, <=, >, >=';
-
-export class InvalidObjectiveError extends Error {
-  readonly code = 'InvalidObjective';
-  constructor(
-    readonly input: string,
-    reason: string,
-  ) {
-    super(`"${input}": ${reason}`);
-    this.name = 'InvalidObjectiveError';
-  }
-}
-
-/** Parses one objective such as `p95-latency<100ms`; throws InvalidObjectiveError. */
-export function parseObjective(input: string): Objective {
-  const text = input.trim();
-  const found = /(<=|>=|<|>)/.exec(text);
-  if (found === null) throw new InvalidObjectiveError(input, 'no comparison (<, <=, >, >=)');
-  const name = text.slice(0, found.index).trim().toLowerCase();
-  const op = found[1] as ComparisonOp;
-  const value = text.slice(found.index + op.length).trim();
-
-  if (name === 'success-rate' || name === 'error-rate') {
-    const percent = /^(\d+(?:\.\d+)?)%?$/.exec(value);
-    const threshold = Number(percent?.[1]);
-    if (percent === null || threshold > 100) {
-      throw new InvalidObjectiveError(input, `${name} takes a percentage from 0 to 100, e.g. 99%`);
-    }
-    return { name, metric: name, quantile: null, op, threshold };
-  }
-
-  const quantile = /^p(\d{2}(?:\.\d+)?)-latency$/.exec(name);
-  if (name !== 'mean-latency' && quantile === null) {
-    throw new InvalidObjectiveError(
-      input,
-      `unknown metric "${name}"; use success-rate, error-rate, mean-latency or p50-latency … p99.9-latency`,
-    );
-  }
-  const percentile = Number(quantile?.[1]);
-  if (quantile !== null && !(percentile >= 50 && percentile <= 99.9)) {
-    throw new InvalidObjectiveError(input, 'latency percentiles go from p50 to p99.9');
-  }
-  let threshold: number;
-  try {
-    threshold = parseDuration(value);
-  } catch {
-    throw new InvalidObjectiveError(input, `${name} takes a duration, e.g. 100ms or 1.5s`);
-  }
-  return quantile === null
-    ? { name, metric: 'mean-latency', quantile: null, op, threshold }
-    : { name, metric: 'quantile-latency', quantile: Math.round(percentile * 1000) / 100_000, op, threshold };
-}
-
 const objectiveList = z.string().transform((text, ctx) => {
   const parts = text
     .split(',')
@@ -251,7 +200,8 @@ const objectiveList = z.string().transform((text, ctx) => {
   const objectives: Objective[] = [];
   for (const part of parts) {
     try {
-      objectives.push(parseObjective(part));
+      // Whether a template name is allowed depends on sluice.dev/metric-templates: checked below.
+      objectives.push(parseObjective(part, { templates: true }));
     } catch (err) {
       if (!(err instanceof InvalidObjectiveError)) throw err;
       ctx.addIssue({ code: 'custom', message: `${err.message}; ${OBJECTIVE_FORMAT}` });
@@ -259,6 +209,14 @@ const objectiveList = z.string().transform((text, ctx) => {
   }
   return objectives;
 });
+
+const configMapName = z
+  .string()
+  .trim()
+  .regex(
+    /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+    'expected the name of a ConfigMap in the same namespace (lower-case letters, digits, - and .)',
+  );
 
 const PORT_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
@@ -303,6 +261,7 @@ const annotationsSchema = z
     [A.action]: oneOf(ACTIONS).optional(),
     [A.protocol]: oneOf(APP_PROTOCOLS).prefault('http'),
     [A.nativeSidecar]: oneOf(['true', 'false'] as const).optional(),
+    [A.metricTemplates]: configMapName.optional(),
   })
   .superRefine((a, ctx) => {
     if (a[A.stepWeight] !== undefined && a[A.stepWeights] !== undefined) {
@@ -390,6 +349,16 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
       });
     }
   }
+  // Outside the schema, whose refinements are skipped when a field is invalid: this is reported either way.
+  const templatesIssue = metricTemplatesIssue(input[A.objectives], input[A.metricTemplates]);
+  if (templatesIssue !== null) {
+    errors.push({
+      annotation: A.objectives,
+      value: input[A.objectives],
+      message: `${A.objectives}: "${input[A.objectives] ?? ''}" is not valid: ${templatesIssue}; ${OBJECTIVE_FORMAT}`,
+    });
+  }
+
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
 
   const a = parsed.data;
@@ -413,6 +382,7 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     action: a[A.action] ?? null,
     protocol: a[A.protocol],
     nativeSidecar: a[A.nativeSidecar] === undefined ? null : a[A.nativeSidecar] === 'true',
+    metricTemplates: a[A.metricTemplates] ?? null,
   };
   return { ok: true, config: Object.freeze(config) };
 }
@@ -440,17 +410,4 @@ function closest(key: string, known: ReadonlySet<string>): string | undefined {
     }
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
 }

@@ -11,6 +11,8 @@ export interface SideMetrics {
   readonly meanLatencyMs: number | null;
   /** Latency quantiles by quantile (`0.95`), each as asked for. */
   readonly latencyQuantilesMs: Readonly<Record<string, number | null>>;
+  /** Metric templates' values by template name, when the objectives name any (Prometheus only). */
+  readonly custom?: Readonly<Record<string, number | null>>;
 }
 
 export interface ReleaseMetrics {
