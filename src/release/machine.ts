@@ -2,6 +2,7 @@ import type { CanaryConfig } from '../annotations.js';
 import { formatDuration } from '../duration.js';
 import { formatMatch } from '../routes/match.js';
 import { runCheck } from './check.js';
+import { withCheck } from './history.js';
 import type {
   EventReason,
   Observations,
@@ -114,6 +115,7 @@ class Release {
       pausedAt: null,
       pausedMs: 0,
       lastAnalysis: null,
+      checkHistory: [],
     });
   }
 
@@ -213,9 +215,11 @@ class Release {
     const measurement = this.seen.measurement;
     if (measurement === null) return;
     const check = runCheck(measurement, this.config.objectives, this.config.minRequests);
+    const analysis = { ...check, at: this.nowIso, weight: this.status.canaryWeight };
     this.update({
       lastCheckAt: this.nowIso,
-      lastAnalysis: { ...check, at: this.nowIso, weight: this.status.canaryWeight },
+      lastAnalysis: analysis,
+      checkHistory: withCheck(this.status.checkHistory, analysis),
     });
     switch (check.result) {
       case 'inconclusive':
