@@ -309,6 +309,7 @@ export class Controller {
       status: remembered.status,
       now: this.now,
       mayAct: () => this.mayAct,
+      readConfigMap: (configMap) => this.configMapData(namespace, configMap),
     });
     try {
       await runner.tick();
@@ -379,6 +380,14 @@ export class Controller {
     ]);
     this.options.logger.info({ namespace, deployment: name, revision: live }, 'unheldChangeTakenAsStable');
     return true;
+  }
+
+  /** A ConfigMap's data, read when a check needs it (metric templates): not cached, so an edit counts at once. */
+  private async configMapData(namespace: string, name: string): Promise<Record<string, string> | null> {
+    const found = await this.options.rest.getOrNull<ConfigObject>(
+      apiPath('v1', 'configmaps', namespace, name),
+    );
+    return found === null ? null : (found.data ?? {});
   }
 
   private async readCanary(namespace: string, name: string): Promise<CanaryObject> {

@@ -44,6 +44,11 @@ export interface MetricsProvider {
    * route, so that the first window has a baseline.
    */
   scrape?(target: ReleaseTarget, at?: number): Promise<void>;
+  /**
+   * For a provider that runs PromQL (prometheus): an instant query's single value at `at`, undefined when
+   * it has none, null when it is NaN. Metric templates need it.
+   */
+  scalar?(promql: string, at: number): Promise<number | null | undefined>;
 }
 
 export const quantileKey = (quantile: number): string => String(quantile);

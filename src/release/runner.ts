@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { MetricsProvider, ReleaseTarget } from '../metrics/provider.js';
 import type { Platform } from '../platform/platform.js';
 import type { Measurement } from './check.js';
+import { type ReadConfigMap, withTemplateMetrics } from './custom-metrics.js';
 import { nextCheckAt, quantilesOf, step } from './machine.js';
 import { initialStatus, type ReleaseAction, type ReleaseStatus, type Step } from './status.js';
 
@@ -27,6 +28,8 @@ export interface RunnerOptions {
    * controller answers whether it still holds the Lease, so a replica that stalled past it writes nothing.
    */
   mayAct?: () => boolean;
+  /** Reads the metric-template ConfigMap (sluice.dev/metric-templates) in the target's namespace. */
+  readConfigMap?: ReadConfigMap;
   /** Called after every step, once its actions are carried out. */
   onStep?: (step: StepReport) => void;
 }
@@ -57,7 +60,7 @@ export class ReleaseRunner {
     const world = await platform.observe();
     const due = nextCheckAt(this.current, config);
     const at = this.now();
-    const measurement = due !== null && at >= due ? await measure(provider, target, config, at) : null;
+    const measurement = due !== null && at >= due ? await measure(this.options, this.current, at) : null;
     const next = step(this.current, { ...world, measurement }, config, at);
     for (const action of next.actions) {
       this.assertMayAct(action.type);
@@ -131,12 +134,8 @@ export class NotLeaderError extends Error {
   }
 }
 
-async function measure(
-  provider: MetricsProvider,
-  target: ReleaseTarget,
-  config: CanaryConfig,
-  at: number,
-): Promise<Measurement> {
+async function measure(options: RunnerOptions, status: ReleaseStatus, at: number): Promise<Measurement> {
+  const { provider, target, config, readConfigMap } = options;
   try {
     const metrics = await provider.measure({
       target,
@@ -144,7 +143,8 @@ async function measure(
       quantiles: quantilesOf(config),
       at,
     });
-    return { ok: true, metrics };
+    const context = { provider, config, target, status, readConfigMap, at };
+    return { ok: true, metrics: await withTemplateMetrics(metrics, context) };
   } catch (err) {
     const error = err as { code?: string; message?: string };
     return { ok: false, error: { code: error.code ?? 'Unknown', message: error.message ?? String(err) } };
