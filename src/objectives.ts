@@ -196,6 +196,21 @@ function amount(input: string, name: string, unit: Unit, text: string, offset: b
   }
 }
 
+/** An objective as a person reads it: `p99-latency <= primary × 1.2 + 5ms`, `error-rate < 1%`. */
+export function formatObjective(objective: Objective): string {
+  const unit = objective.metric === 'custom' ? '' : objective.metric.endsWith('rate') ? '%' : 'ms';
+  const amount = (value: number) => `${value}${unit}`;
+  if (objective.relative === undefined)
+    return `${objective.name} ${objective.op} ${amount(objective.threshold)}`;
+  const { factor } = objective.relative;
+  const offset = objective.threshold;
+  return (
+    `${objective.name} ${objective.op} primary` +
+    (factor === 1 ? '' : ` × ${factor}`) +
+    (offset === 0 ? '' : ` ${offset < 0 ? '-' : '+'} ${amount(Math.abs(offset))}`)
+  );
+}
+
 export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {

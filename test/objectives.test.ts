@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCanaryAnnotations } from '../src/annotations.js';
-import { InvalidObjectiveError, parseObjective } from '../src/objectives.js';
+import { formatObjective, InvalidObjectiveError, parseObjective } from '../src/objectives.js';
 
 const errorsOf = (annotations: Record<string, string>) => {
   const result = parseCanaryAnnotations({ 'sluice.dev/canary': 'enabled', ...annotations });
@@ -94,5 +94,16 @@ describe('objectives on metric templates', () => {
   it('denies a metric-templates value that cannot name a ConfigMap', () => {
     const [error] = errorsOf({ 'sluice.dev/metric-templates': 'Not_A_Name' });
     expect(error?.message).toContain('sluice.dev/metric-templates: "Not_A_Name" is not valid');
+  });
+});
+
+describe('an objective as a person reads it', () => {
+  it.each([
+    ['error-rate<1%', 'error-rate < 1%'],
+    ['p99-latency<=primary*1.2', 'p99-latency <= primary × 1.2'],
+    ['mean-latency<primary*1.1+20ms', 'mean-latency < primary × 1.1 + 20ms'],
+    ['success-rate>=primary-1%', 'success-rate >= primary - 1%'],
+  ])('%s', (text, expected) => {
+    expect(formatObjective(parseObjective(text))).toBe(expected);
   });
 });

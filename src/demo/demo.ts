@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { CanaryConfig } from '../annotations.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
+import { formatObjective } from '../objectives.js';
 import { recordStep } from '../page/from-release.js';
 import { createPageHandler } from '../page/handler.js';
 import { ReleaseRecorder } from '../page/view.js';
@@ -86,7 +87,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const recorder = new ReleaseRecorder({
       namespace,
       deployment,
-      objectives: config.objectives.map(describeObjective),
+      objectives: config.objectives.map(formatObjective),
       maxWeight: config.maxWeight,
       threshold: config.threshold,
       phase: 'Initialized',
@@ -149,7 +150,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
     print(
       `Analysis every ${formatLatency(config.intervalMs)}, weights ${config.weights.join(', ')}, ` +
-        `threshold ${config.threshold}, objectives ${config.objectives.map(describeObjective).join(', ')}`,
+        `threshold ${config.threshold}, objectives ${config.objectives.map(formatObjective).join(', ')}`,
     );
     if (provider.name !== 'direct') {
       // The proxies listen on free ports chosen now: whoever runs that Prometheus must add them.
@@ -249,11 +250,6 @@ function resultOf(status: ReleaseStatus): DemoResult['result'] {
 function trafficOf(totals: LoadTotals) {
   const { requests, failures, canaryRequests, canaryFailures } = totals;
   return { requests, failures, canaryRequests, canaryFailures };
-}
-
-function describeObjective(o: CanaryConfig['objectives'][number]): string {
-  const value = o.metric.endsWith('rate') ? `${o.threshold}%` : `${o.threshold}ms`;
-  return `${o.name} ${o.op} ${value}`;
 }
 
 function describeScenario(scenario: Scenario): string {
