@@ -2,6 +2,22 @@ import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 import { DEFAULT_GATE_TIMEOUT, type Gate, gateListSchema } from './gates.js';
 import { type HeaderMatch, InvalidMatchError, parseMatchList, stickyKeySchema } from './routes/match.js';
+import {
+  editDistance,
+  InvalidObjectiveError,
+  metricTemplatesIssue,
+  OBJECTIVE_FORMAT,
+  parseObjective,
+  type Objective,
+} from './objectives.js';
+
+export {
+  COMPARISON_OPS,
+  InvalidObjectiveError,
+  parseObjective,
+  type ComparisonOp,
+  type Objective,
+} from './objectives.js';
 
 /**
  * The `sluice.dev/*` annotations of a Deployment (DESIGN.md, "Annotations and labels"), parsed once with
@@ -37,6 +53,7 @@ export const ANNOTATIONS = {
   notifications: 'sluice.dev/notifications',
   webhooks: 'sluice.dev/webhooks',
   webhookTimeout: 'sluice.dev/webhook-timeout',
+  metricTemplates: 'sluice.dev/metric-templates',
 } as const;
 
 /** The annotations sluice writes and users only read. */
@@ -72,9 +89,6 @@ export const DEFAULTS = {
 
 export const MIN_INTERVAL_MS = 5_000;
 
-export const COMPARISON_OPS = ['<=', '>=', '<', '>'] as const;
-export type ComparisonOp = (typeof COMPARISON_OPS)[number];
-
 export const ACTIONS = ['promote', 'abort', 'retry', 'pause', 'resume'] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -90,18 +104,6 @@ export const TLS_PROTOCOLS: readonly string[] = ['https', 'tls'];
 /** `sluice.dev/notifications`: `false` (none), `true` (a release's start and end), `steps` (also each step). */
 export type NotificationLevel = 'off' | 'releases' | 'steps';
 const NOTIFICATION_LEVELS = { false: 'off', true: 'releases', steps: 'steps' } as const;
-
-/**
- * What a check requires of the canary. Rates are in percent (0 to 100), latencies in milliseconds;
- * `quantile` is set for `pNN-latency` only (0.95 for p95).
- */
-export interface Objective {
-  readonly name: string;
-  readonly metric: 'success-rate' | 'error-rate' | 'mean-latency' | 'quantile-latency';
-  readonly quantile: number | null;
-  readonly op: ComparisonOp;
-  readonly threshold: number;
-}
 
 export interface CanaryConfig {
   readonly enabled: boolean;
@@ -140,6 +142,8 @@ export interface CanaryConfig {
   readonly gates: readonly Gate[];
   /** How long one gate call may take before it counts as a failed answer. */
   readonly gateTimeoutMs: number;
+  /** The ConfigMap, in the Deployment's namespace, whose keys are metric templates; null when none. */
+  readonly metricTemplates: string | null;
 }
 
 export interface AnnotationError {
@@ -208,61 +212,6 @@ const weightList = z.string().transform((text, ctx) => {
   return weights;
 });
 
-const OBJECTIVE_FORMAT =
-  'write metric op value, comma-separated, e.g. success-rate>=99%,p95-latency<100ms; metrics success-rate, ' +
-  'error-rate (%), mean-latency, p50-latency … p99.9-latency (durations); ops <, <=, >, >=';
-
-export class InvalidObjectiveError extends Error {
-  readonly code = 'InvalidObjective';
-  constructor(
-    readonly input: string,
-    reason: string,
-  ) {
-    super(`"${input}": ${reason}`);
-    this.name = 'InvalidObjectiveError';
-  }
-}
-
-/** Parses one objective such as `p95-latency<100ms`; throws InvalidObjectiveError. */
-export function parseObjective(input: string): Objective {
-  const text = input.trim();
-  const found = /(<=|>=|<|>)/.exec(text);
-  if (found === null) throw new InvalidObjectiveError(input, 'no comparison (<, <=, >, >=)');
-  const name = text.slice(0, found.index).trim().toLowerCase();
-  const op = found[1] as ComparisonOp;
-  const value = text.slice(found.index + op.length).trim();
-
-  if (name === 'success-rate' || name === 'error-rate') {
-    const percent = /^(\d+(?:\.\d+)?)%?$/.exec(value);
-    const threshold = Number(percent?.[1]);
-    if (percent === null || threshold > 100) {
-      throw new InvalidObjectiveError(input, `${name} takes a percentage from 0 to 100, e.g. 99%`);
-    }
-    return { name, metric: name, quantile: null, op, threshold };
-  }
-
-  const quantile = /^p(\d{2}(?:\.\d+)?)-latency$/.exec(name);
-  if (name !== 'mean-latency' && quantile === null) {
-    throw new InvalidObjectiveError(
-      input,
-      `unknown metric "${name}"; use success-rate, error-rate, mean-latency or p50-latency … p99.9-latency`,
-    );
-  }
-  const percentile = Number(quantile?.[1]);
-  if (quantile !== null && !(percentile >= 50 && percentile <= 99.9)) {
-    throw new InvalidObjectiveError(input, 'latency percentiles go from p50 to p99.9');
-  }
-  let threshold: number;
-  try {
-    threshold = parseDuration(value);
-  } catch {
-    throw new InvalidObjectiveError(input, `${name} takes a duration, e.g. 100ms or 1.5s`);
-  }
-  return quantile === null
-    ? { name, metric: 'mean-latency', quantile: null, op, threshold }
-    : { name, metric: 'quantile-latency', quantile: Math.round(percentile * 1000) / 100_000, op, threshold };
-}
-
 const objectiveList = z.string().transform((text, ctx) => {
   const parts = text
     .split(',')
@@ -275,7 +224,8 @@ const objectiveList = z.string().transform((text, ctx) => {
   const objectives: Objective[] = [];
   for (const part of parts) {
     try {
-      objectives.push(parseObjective(part));
+      // Whether a template name is allowed depends on sluice.dev/metric-templates: checked below.
+      objectives.push(parseObjective(part, { templates: true }));
     } catch (err) {
       if (!(err instanceof InvalidObjectiveError)) throw err;
       ctx.addIssue({ code: 'custom', message: `${err.message}; ${OBJECTIVE_FORMAT}` });
@@ -283,6 +233,14 @@ const objectiveList = z.string().transform((text, ctx) => {
   }
   return objectives;
 });
+
+const configMapName = z
+  .string()
+  .trim()
+  .regex(
+    /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+    'expected the name of a ConfigMap in the same namespace (lower-case letters, digits, - and .)',
+  );
 
 const PORT_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
@@ -332,6 +290,7 @@ const annotationsSchema = z
     [A.notifications]: oneOf(['true', 'false', 'steps'] as const).prefault('true'),
     [A.webhooks]: gateListSchema.prefault(''),
     [A.webhookTimeout]: duration(100).prefault(DEFAULT_GATE_TIMEOUT),
+    [A.metricTemplates]: configMapName.optional(),
   })
   .superRefine((a, ctx) => {
     for (const issue of mirrorIssues(a[A.mirror], a[A.mirrorChecks], a[A.protocol])) ctx.addIssue(issue);
@@ -440,6 +399,16 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
       });
     }
   }
+  // Outside the schema, whose refinements are skipped when a field is invalid: this is reported either way.
+  const templatesIssue = metricTemplatesIssue(input[A.objectives], input[A.metricTemplates]);
+  if (templatesIssue !== null) {
+    errors.push({
+      annotation: A.objectives,
+      value: input[A.objectives],
+      message: `${A.objectives}: "${input[A.objectives] ?? ''}" is not valid: ${templatesIssue}; ${OBJECTIVE_FORMAT}`,
+    });
+  }
+
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
 
   const a = parsed.data;
@@ -468,6 +437,7 @@ export function parseCanaryAnnotations(annotations: Record<string, string> | und
     notifications: NOTIFICATION_LEVELS[a[A.notifications]],
     gates: Object.freeze(a[A.webhooks]),
     gateTimeoutMs: a[A.webhookTimeout],
+    metricTemplates: a[A.metricTemplates] ?? null,
   };
   return { ok: true, config: Object.freeze(config) };
 }
@@ -495,17 +465,4 @@ function closest(key: string, known: ReadonlySet<string>): string | undefined {
     }
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
 }

@@ -29,6 +29,7 @@ import {
   NativeSidecarUnsupportedDenial,
   PromotionMismatchDenial,
   SealKeyMissingDenial,
+  TemplatesNeedPrometheusDenial,
   TlsAppPortDenial,
   UnpauseDenial,
   type ObjectRef,
@@ -47,6 +48,11 @@ export interface AdmitConfig {
   proxy: ProxySettings;
   /** Seals held Secret data; without it, a change to a tracked Secret is denied. */
   sealKey: SealKey | undefined;
+  /**
+   * Where the controller reads metrics: with `direct`, objectives that name metric templates (PromQL) are
+   * denied. Unset: not checked.
+   */
+  metricsProvider?: 'direct' | 'prometheus';
   /** Where the proxy goes when a Deployment does not say [an ordinary container, never refused]. */
   nativeSidecar?: NativeSidecarPolicy;
 }
@@ -225,6 +231,9 @@ function admitDeployment(request: AdmissionRequest, config: AdmitConfig): Decisi
   const annotations = object.metadata.annotations ?? {};
   const canary = readCanary(ref, annotations);
   if (canary === undefined) return optedOut(object);
+  const templates = canary.objectives.filter((o) => o.metric === 'custom').map((o) => o.name);
+  if (config.metricsProvider === 'direct' && templates.length > 0)
+    throw new TemplatesNeedPrometheusDenial(ref, ANNOTATIONS.objectives, templates);
 
   const template = removeInjection(object.spec.template);
   const candidate = revision(template);

@@ -122,6 +122,12 @@ export const webhookCommand = defineCommand({
       schema: z.enum(NATIVE_SIDECAR_MODES),
       default: 'auto',
     },
+    metricsProvider: {
+      description:
+        "where the controller reads the proxies' metrics, as its own --metrics-provider: with direct, objectives that name metric templates (PromQL) are denied",
+      schema: z.enum(['direct', 'prometheus'], { error: 'expected direct or prometheus' }),
+      default: 'direct',
+    },
     shutdownGrace: {
       description: 'after SIGTERM, the most time to finish in-flight reviews before exiting',
       schema: durationSchema(),
@@ -140,6 +146,7 @@ export const webhookCommand = defineCommand({
         controllerIdentity: options.controllerIdentity,
         proxy: { image: options.proxyImage, controlUrl: options.controlUrl, version: VERSION },
         sealKey,
+        metricsProvider: options.metricsProvider,
       },
     });
     exitOnSignal({ logger, drain: () => webhook.drain(), graceMs: options.shutdownGrace });

@@ -171,3 +171,16 @@ export class NativeSidecarUnsupportedDenial extends Denial {
     );
   }
 }
+
+export class TemplatesNeedPrometheusDenial extends Denial {
+  readonly code = 'TemplatesNeedPrometheus';
+  readonly reason = 'Invalid';
+  readonly status = 422;
+  constructor(ref: ObjectRef, annotation: string, templates: readonly string[]) {
+    super(
+      ref,
+      `${annotation} names the metric template${templates.length === 1 ? '' : 's'} ${templates.join(', ')}, which ${templates.length === 1 ? 'is' : 'are'} PromQL, and this sluice reads metrics from the proxies directly (--metrics-provider direct), without Prometheus`,
+      `Remove ${templates.join(', ')} from ${annotation} (the built-in metrics, also relative to the primary such as p99-latency<=primary*1.2, work without Prometheus), or run sluice with Prometheus: --metrics-provider prometheus on the controller and the webhook (chart: metrics.provider=prometheus).`,
+    );
+  }
+}

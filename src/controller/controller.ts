@@ -319,6 +319,7 @@ export class Controller {
         const notices = noticesOf({ namespace, deployment: name }, config.notifications, step);
         for (const notice of notices) this.options.notify?.(notice);
       },
+      readConfigMap: (configMap) => this.configMapData(namespace, configMap),
     });
     try {
       await runner.tick();
@@ -390,6 +391,14 @@ export class Controller {
     ]);
     this.options.logger.info({ namespace, deployment: name, revision: live }, 'unheldChangeTakenAsStable');
     return true;
+  }
+
+  /** A ConfigMap's data, read when a check needs it (metric templates): not cached, so an edit counts at once. */
+  private async configMapData(namespace: string, name: string): Promise<Record<string, string> | null> {
+    const found = await this.options.rest.getOrNull<ConfigObject>(
+      apiPath('v1', 'configmaps', namespace, name),
+    );
+    return found === null ? null : (found.data ?? {});
   }
 
   private async readCanary(namespace: string, name: string): Promise<CanaryObject> {

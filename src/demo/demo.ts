@@ -3,6 +3,7 @@ import type { CanaryConfig } from '../annotations.js';
 import { formatGate, type GateType } from '../gates.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
+import { formatObjective } from '../objectives.js';
 import { recordStep } from '../page/from-release.js';
 import { createPageHandler } from '../page/handler.js';
 import { ReleaseRecorder } from '../page/view.js';
@@ -93,7 +94,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const recorder = new ReleaseRecorder({
       namespace,
       deployment,
-      objectives: config.objectives.map(describeObjective),
+      objectives: config.objectives.map(formatObjective),
       maxWeight: config.maxWeight,
       threshold: config.threshold,
       phase: 'Initialized',
@@ -160,7 +161,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
     print(
       `Analysis every ${formatLatency(config.intervalMs)}, weights ${config.weights.join(', ')}, ` +
-        `threshold ${config.threshold}, objectives ${config.objectives.map(describeObjective).join(', ')}`,
+        `threshold ${config.threshold}, objectives ${config.objectives.map(formatObjective).join(', ')}`,
     );
     if (config.mirror !== null) {
       print(
@@ -291,11 +292,6 @@ async function mirroredRequests(cluster: LocalCluster): Promise<number> {
       if (value.labels['destination'] === 'mirror') total += value.value;
   }
   return total;
-}
-
-function describeObjective(o: CanaryConfig['objectives'][number]): string {
-  const value = o.metric.endsWith('rate') ? `${o.threshold}%` : `${o.threshold}ms`;
-  return `${o.name} ${o.op} ${value}`;
 }
 
 function describeScenario(scenario: Scenario): string {

@@ -82,6 +82,9 @@ export function readCanaryStatus(object: CanaryObject | undefined, now: number):
     pausedAt: str(raw['pausedAt']),
     pausedMs: num(raw['pausedMs']),
     lastAnalysis: (raw['lastAnalysis'] as ReleaseStatus['lastAnalysis'] | undefined) ?? null,
+    checkHistory: Array.isArray(raw['checkHistory'])
+      ? (raw['checkHistory'] as ReleaseStatus['checkHistory'])
+      : [],
     outcome: (raw['outcome'] as ReleaseStatus['outcome'] | undefined) ?? null,
     lastTransitionTime: str(raw['lastTransitionTime']) ?? fresh.lastTransitionTime,
     trackedConfigs: Array.isArray(raw['trackedConfigs']) ? (raw['trackedConfigs'] as ConfigRef[]) : [],

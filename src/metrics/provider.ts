@@ -11,6 +11,8 @@ export interface SideMetrics {
   readonly meanLatencyMs: number | null;
   /** Latency quantiles by quantile (`0.95`), each as asked for. */
   readonly latencyQuantilesMs: Readonly<Record<string, number | null>>;
+  /** Metric templates' values by template name, when the objectives name any (Prometheus only). */
+  readonly custom?: Readonly<Record<string, number | null>>;
 }
 
 export interface ReleaseMetrics {
@@ -49,6 +51,11 @@ export interface MetricsProvider {
    * route, so that the first window has a baseline.
    */
   scrape?(target: ReleaseTarget, at?: number): Promise<void>;
+  /**
+   * For a provider that runs PromQL (prometheus): an instant query's single value at `at`, undefined when
+   * it has none, null when it is NaN. Metric templates need it.
+   */
+  scalar?(promql: string, at: number): Promise<number | null | undefined>;
 }
 
 export const quantileKey = (quantile: number): string => String(quantile);

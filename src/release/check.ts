@@ -5,6 +5,10 @@ import { quantileKey, type ReleaseMetrics, type SideMetrics } from '../metrics/p
 export interface ObjectiveResult {
   readonly objective: string;
   readonly value: number | null;
+  /** The bound the value was held to: fixed, or worked out from the primary's value; null when unknown. */
+  readonly threshold: number | null;
+  /** The primary's value, for an objective relative to it. */
+  readonly primary?: number | null;
   readonly passed: boolean;
   /** "success rate 91.2% < 99%": the number, and why it passes or fails. */
   readonly summary: string;
@@ -48,9 +52,16 @@ export const formatLatency = (ms: number): string =>
   ms < 1_000 ? `${Math.round(ms)}ms` : `${Math.round(ms / 10) / 100}s`;
 
 const label = (objective: Objective): string =>
-  objective.metric === 'quantile-latency'
-    ? objective.name.replace('-', ' ')
-    : objective.metric.replace('-', ' ');
+  objective.metric === 'custom' ? objective.name : objective.name.replace('-', ' ');
+
+const formatNumber = (value: number): string => String(Number(value.toPrecision(4)));
+
+const formatterOf = (objective: Objective): ((value: number) => string) =>
+  objective.metric === 'custom'
+    ? formatNumber
+    : objective.metric.endsWith('rate')
+      ? formatPercent
+      : formatLatency;
 
 export function valueOf(objective: Objective, side: SideMetrics): number | null {
   switch (objective.metric) {
@@ -62,22 +73,51 @@ export function valueOf(objective: Objective, side: SideMetrics): number | null 
       return side.meanLatencyMs;
     case 'quantile-latency':
       return side.latencyQuantilesMs[quantileKey(objective.quantile ?? 0)] ?? null;
+    case 'custom':
+      return side.custom?.[objective.name] ?? null;
   }
 }
 
-function holdObjective(objective: Objective, side: SideMetrics): ObjectiveResult {
-  const value = valueOf(objective, side);
-  const format = objective.metric.endsWith('rate') ? formatPercent : formatLatency;
-  if (value === null) {
-    return { objective: objective.name, value, passed: false, summary: `${label(objective)} unknown` };
+/**
+ * The bound an objective holds the canary to: fixed, or the primary's value in the same window times the
+ * factor plus the offset. A primary at 0 makes `primary*1.2` a bound of 0 (add an offset to allow some);
+ * a primary without a value (no requests in the window) leaves the bound unknown.
+ */
+export function boundOf(objective: Objective, primary: number | null): number | null {
+  if (objective.relative === undefined) return objective.threshold;
+  if (primary === null) return null;
+  return primary * objective.relative.factor + objective.threshold;
+}
+
+/** How a relative bound was made: `primary 100ms × 1.2 + 5ms`. */
+function describeRelative(objective: Objective, primary: number): string {
+  const format = formatterOf(objective);
+  const factor = objective.relative?.factor ?? 1;
+  const offset = objective.threshold;
+  return (
+    `primary ${format(primary)}` +
+    (factor === 1 ? '' : ` × ${factor}`) +
+    (offset === 0 ? '' : ` ${offset < 0 ? '-' : '+'} ${format(Math.abs(offset))}`)
+  );
+}
+
+function holdObjective(objective: Objective, canary: SideMetrics, primarySide: SideMetrics): ObjectiveResult {
+  const value = valueOf(objective, canary);
+  const primary = objective.relative === undefined ? undefined : valueOf(objective, primarySide);
+  const threshold = boundOf(objective, primary ?? null);
+  const base = { objective: objective.name, value, threshold, ...(primary !== undefined && { primary }) };
+  const format = formatterOf(objective);
+  if (value === null) return { ...base, passed: false, summary: `${label(objective)} unknown` };
+  if (threshold === null) {
+    return { ...base, passed: false, summary: `${label(objective)} of the primary unknown` };
   }
-  const passed = compare(value, objective.op, objective.threshold);
+  const passed = compare(value, objective.op, threshold);
   const op = passed ? objective.op : NEGATION[objective.op];
+  const how = primary === undefined || primary === null ? '' : ` (${describeRelative(objective, primary)})`;
   return {
-    objective: objective.name,
-    value,
+    ...base,
     passed,
-    summary: `${label(objective)} ${format(value)} ${op} ${format(objective.threshold)}`,
+    summary: `${label(objective)} ${format(value)} ${op} ${format(threshold)}${how}`,
   };
 }
 
@@ -110,8 +150,8 @@ export function runCheck(
       objectives: [],
     };
   }
-  const results = objectives.map((objective) => holdObjective(objective, canary));
-  const unknown = results.filter((r) => r.value === null);
+  const results = objectives.map((objective) => holdObjective(objective, canary, primary));
+  const unknown = results.filter((r) => r.value === null || r.threshold === null);
   if (unknown.length > 0) {
     return {
       ...base,

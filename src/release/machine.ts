@@ -3,6 +3,7 @@ import { formatDuration } from '../duration.js';
 import { formatMatch } from '../routes/match.js';
 import { runCheck } from './check.js';
 import { type AskedGateType, describeAnswer, type GateAnswer, type Verdict, verdict } from './gates.js';
+import { withCheck } from './history.js';
 import type {
   EventReason,
   Observations,
@@ -184,6 +185,7 @@ class Release {
       pausedAt: null,
       pausedMs: 0,
       lastAnalysis: null,
+      checkHistory: [],
     });
   }
 
@@ -379,9 +381,11 @@ class Release {
     const mirrored = this.status.phase === 'Mirroring';
     const result = runCheck(measurement, this.config.objectives, this.config.minRequests);
     const check = mirrored ? { ...result, summary: `mirrored requests: ${result.summary}` } : result;
+    const analysis = { ...check, at: this.nowIso, weight: this.status.canaryWeight };
     this.update({
       lastCheckAt: this.nowIso,
-      lastAnalysis: { ...check, at: this.nowIso, weight: this.status.canaryWeight },
+      lastAnalysis: analysis,
+      checkHistory: withCheck(this.status.checkHistory, analysis),
     });
     switch (check.result) {
       case 'inconclusive':

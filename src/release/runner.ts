@@ -5,6 +5,7 @@ import type { Platform } from '../platform/platform.js';
 import type { Measurement } from './check.js';
 import { GateClient } from './gate-client.js';
 import { describeAnswer, type GateAnswer } from './gates.js';
+import { type ReadConfigMap, withTemplateMetrics } from './custom-metrics.js';
 import { nextCheckAt, quantilesOf, step } from './machine.js';
 import {
   initialStatus,
@@ -35,6 +36,8 @@ export interface RunnerOptions {
    * controller answers whether it still holds the Lease, so a replica that stalled past it writes nothing.
    */
   mayAct?: () => boolean;
+  /** Reads the metric-template ConfigMap (sluice.dev/metric-templates) in the target's namespace. */
+  readConfigMap?: ReadConfigMap;
   /** Called after every step, once its actions are carried out. */
   onStep?: (step: StepReport) => void;
 }
@@ -71,7 +74,7 @@ export class ReleaseRunner {
     const routed = this.current.routedAt !== null;
     const traffic = this.current.phase === 'Mirroring' ? 'mirrored' : 'routed';
     const measurement =
-      routed && due !== null && at >= due ? await measure(provider, target, config, at, traffic) : null;
+      routed && due !== null && at >= due ? await measure(this.options, this.current, at, traffic) : null;
     const next = await this.stepWithGates({ ...world, measurement, gates: [] }, at);
     const checksum = next.status.candidateRevision ?? world.candidateRevision ?? '';
     for (const action of next.actions) {
@@ -188,12 +191,12 @@ export class NotLeaderError extends Error {
 }
 
 async function measure(
-  provider: MetricsProvider,
-  target: ReleaseTarget,
-  config: CanaryConfig,
+  options: RunnerOptions,
+  status: ReleaseStatus,
   at: number,
   canaryTraffic: CanaryTraffic,
 ): Promise<Measurement> {
+  const { provider, target, config, readConfigMap } = options;
   try {
     const metrics = await provider.measure({
       target,
@@ -202,7 +205,8 @@ async function measure(
       at,
       canaryTraffic,
     });
-    return { ok: true, metrics };
+    const context = { provider, config, target, status, readConfigMap, at };
+    return { ok: true, metrics: await withTemplateMetrics(metrics, context) };
   } catch (err) {
     const error = err as { code?: string; message?: string };
     return { ok: false, error: { code: error.code ?? 'Unknown', message: error.message ?? String(err) } };

@@ -2,6 +2,7 @@ import type { Action } from '../annotations.js';
 import type { HeaderMatch } from '../routes/match.js';
 import type { Check, Measurement } from './check.js';
 import type { AskedGateType, GateAnswer } from './gates.js';
+import type { CheckRecord } from './history.js';
 
 export const PHASES = [
   'Initialized',
@@ -58,6 +59,8 @@ export interface ReleaseStatus {
   /** Time spent paused in this release, which the progress deadline does not count. */
   readonly pausedMs: number;
   readonly lastAnalysis: Analysis | null;
+  /** Every check of this release, oldest first, the last 20: `lastAnalysis` is the newest in full. */
+  readonly checkHistory: readonly CheckRecord[];
   /** How the last release ended; null until one has. */
   readonly outcome: Outcome | null;
   readonly lastTransitionTime: string;
@@ -79,6 +82,7 @@ export function initialStatus(now: number): ReleaseStatus {
     pausedAt: null,
     pausedMs: 0,
     lastAnalysis: null,
+    checkHistory: [],
     outcome: null,
     lastTransitionTime: new Date(now).toISOString(),
   };

@@ -186,6 +186,8 @@ describe('the chart', () => {
       metricsProvider: 'prometheus',
       prometheusUrl: 'http://prometheus.monitoring:9090',
     });
+    // The webhook is told too: it denies objectives on metric templates only with direct.
+    expect(webhookOptions(objects)).toMatchObject({ metricsProvider: 'prometheus' });
     expect(await refused('--set', 'metrics.provider=prometheus')).toContain(
       'metrics.prometheusUrl is required with metrics.provider=prometheus',
     );

@@ -38,6 +38,7 @@ const progressing = (): CanaryStatus => ({
   pausedAt: null,
   pausedMs: 0,
   lastAnalysis: null,
+  checkHistory: [],
   outcome: {
     reason: 'RolledBack',
     revision: '0000aaaa11',

@@ -83,6 +83,9 @@ export async function installSluice(cluster: Cluster, options: InstallOptions = 
         sealKeyFile,
         '--controller-identity',
         CONTROLLER_IDENTITY,
+        // As the controllers started here (startController): metric templates are admitted.
+        '--metrics-provider',
+        'prometheus',
       ],
       { SLUICE_LOG_LEVEL: logLevel, ...(asksCluster ? { KUBECONFIG: cluster.kubeconfigPath } : {}) },
     );
