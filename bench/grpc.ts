@@ -4,7 +4,6 @@ import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
 import {
   cpuSeconds,
@@ -16,6 +15,7 @@ import {
   rssMiB,
   startChild,
   startNginx,
+  startSluiceProxy,
   stopChild,
   waitForPort,
   type WrkResult,
@@ -40,7 +40,20 @@ export interface GrpcBenchOptions {
   streams: number;
   probeRate: number;
   probeSeconds: number;
+  /**
+   * More sluice proxies run as paths of their own in the same rounds (BENCH_GRPC_PROXIES): another build
+   * to compare a change with, or this one with other Node.js options, under the same load on the machine.
+   */
+  variants?: readonly GrpcVariant[];
   log: (line: string) => void;
+}
+
+export interface GrpcVariant {
+  name: string;
+  /** A build's bin/sluice.js [this build's]. */
+  bin?: string;
+  /** The proxy's NODE_OPTIONS [the injected container's]. */
+  nodeOptions?: string;
 }
 
 export interface GrpcBenchResult {
@@ -54,10 +67,20 @@ export interface GrpcBenchResult {
   addedP99MsAt500: number;
   addedP99MsAt500Nginx: number;
   rssMiB: number;
-  cpuUsPerCall: { nginx: number; minimal: number; sluice: number };
+  /** CPU per call under load (h2load's many calls in flight). */
+  cpuUsPerCall: Record<string, number>;
+  /** CPU per call in the probe at a fixed rate: a fixed number of calls, one at a time. */
+  cpuUsPerCallAtRate: Record<string, number>;
+  /** Each variant's throughput over sluice's, and its added p99 at the probe's rate. */
+  variants: Record<string, { vsSluice: number; addedP99MsAt500: number }>;
 }
 
-type Path = 'direct' | 'nginx' | 'minimal' | 'sluice';
+/** direct, nginx, minimal, sluice, then the variants by name. */
+type Path = string;
+
+/** The issue's targets for gRPC through sluice. */
+const TARGET_VS_NGINX = 0.5;
+const TARGET_ADDED_P99_MS = 1;
 
 const SETTLE_MS = 1_000;
 const METHOD = '/bench.Echo/Unary';
@@ -71,6 +94,8 @@ const server = http2.createServer();
 server.on('stream', (stream) => {
   stream.on('data', () => {});
   stream.on('end', () => {
+    // A client that gave up on the call (h2load's timeout on a machine too busy) has reset it.
+    if (stream.destroyed) return;
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(message);
@@ -113,8 +138,11 @@ function call(
 
 export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchResult> {
   const { log } = options;
+  const ports = await Promise.all(Array.from({ length: 9 }, freePort));
   const [primaryPort, canaryPort, nginxPort, sluicePort, adminPort, routePort, minimalPort] =
-    await Promise.all(Array.from({ length: 7 }, freePort));
+    ports as number[];
+  const variants = options.variants ?? [];
+  const variantPorts = await Promise.all(variants.map(async () => [await freePort(), await freePort()]));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-grpc-'));
   const body = grpcFrame(Buffer.alloc(64, 97));
   const dataFile = join(dir, 'call.bin');
@@ -151,27 +179,39 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
   const handle = createRouteHandler(store);
   const routeServer = http.createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve) => routeServer.listen(routePort, '127.0.0.1', resolve));
-  const sluice = startChild(process.execPath, [
-    SLUICE_BIN,
-    'proxy',
-    '--app-port', String(primaryPort),
-    '--app-protocol', 'grpc',
-    '--listen-host', '127.0.0.1',
-    '--listen-port', String(sluicePort),
-    '--admin-port', String(adminPort),
-    '--control-url', `http://127.0.0.1:${routePort}`,
-    '--namespace', 'bench',
-    '--deployment', 'app',
-    '--drain-delay', '0s',
-  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: PROXY_NODE_OPTIONS }); // prettier-ignore
-  const minimal = startChild(process.execPath, [MINIMAL_PROXY, String(minimalPort), String(primaryPort)]);
-  await Promise.all([waitForPort(sluicePort as number), waitForPort(minimalPort as number)]);
-  for (;;) {
-    const routes = await fetch(`http://127.0.0.1:${adminPort}/routes`).then(
-      (r) => r.json() as Promise<{ canary: unknown }>,
+  const startSluice = (bin: string, port: number, admin: number, nodeOptions?: string) =>
+    startSluiceProxy({
+      bin,
+      port,
+      adminPort: admin,
+      appPort: primaryPort as number,
+      routePort: routePort as number,
+      extraArgs: ['--app-protocol', 'grpc'],
+      nodeOptions,
+    });
+  const sluice = startSluice(SLUICE_BIN, sluicePort as number, adminPort as number);
+  const others = variants.map((variant, i) => {
+    const [port, admin] = variantPorts[i] as number[];
+    const child = startSluice(
+      variant.bin ?? SLUICE_BIN,
+      port as number,
+      admin as number,
+      variant.nodeOptions,
     );
-    if (routes.canary !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
+    return { name: variant.name, port: port as number, admin: admin as number, child };
+  });
+  const minimal = startChild(process.execPath, [MINIMAL_PROXY, String(minimalPort), String(primaryPort)]);
+  await Promise.all(
+    [sluicePort, minimalPort, ...others.map((o) => o.port)].map((port) => waitForPort(port as number)),
+  );
+  for (const admin of [adminPort, ...others.map((o) => o.admin)]) {
+    for (;;) {
+      const routes = await fetch(`http://127.0.0.1:${admin}/routes`).then(
+        (r) => r.json() as Promise<{ canary: unknown }>,
+      );
+      if (routes.canary !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   const urls: Record<Path, string> = {
@@ -180,34 +220,49 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
     minimal: `http://127.0.0.1:${minimalPort}${METHOD}`,
     sluice: `http://127.0.0.1:${sluicePort}${METHOD}`,
   };
-  const load: Record<Path, WrkResult[]> = { direct: [], nginx: [], minimal: [], sluice: [] };
-  const probe: Record<Path, WrkResult[]> = { direct: [], nginx: [], minimal: [], sluice: [] };
-  const cpuPerCall: Record<Exclude<Path, 'direct'>, number[]> = { nginx: [], minimal: [], sluice: [] };
-  const pids = { nginx: splitter.pid, minimal: minimal.pid as number, sluice: sluice.pid as number };
-  const paths: readonly Path[] = ['direct', 'nginx', 'minimal', 'sluice'];
+  const pids: Record<Path, number> = {
+    nginx: splitter.pid,
+    minimal: minimal.pid as number,
+    sluice: sluice.pid as number,
+  };
+  for (const other of others) {
+    if (other.name in urls) throw new Error(`BENCH_GRPC_PROXIES: the name ${other.name} is taken`);
+    urls[other.name] = `http://127.0.0.1:${other.port}${METHOD}`;
+    pids[other.name] = other.child.pid as number;
+  }
+  const paths: readonly Path[] = Object.keys(urls);
+  const proxied = paths.filter((path) => path !== 'direct');
+  const perPath = <T>(): Record<Path, T[]> => Object.fromEntries(paths.map((path) => [path, []]));
+  const load = perPath<WrkResult>();
+  const probe = perPath<WrkResult>();
+  const cpuPerCall = perPath<number>();
+  const cpuPerCallAtRate = perPath<number>();
   const headers = { 'content-type': 'application/grpc', te: 'trailers' };
   let peakRss = 0;
+  const cpuUs = (path: Path, since: number, calls: number): number =>
+    path === 'direct' ? NaN : ((cpuSeconds(pids[path] as number) - since) / calls) * 1e6;
   try {
     // Each path answers a real call, and `traffic: test` reaches the canary through both proxies.
     for (const path of paths) {
-      const session = http2.connect(new URL(urls[path]).origin);
+      const session = http2.connect(new URL(urls[path] as string).origin);
       const statuses = [await call(session, body), await call(session, body, { traffic: 'test' })];
       session.close();
       if (statuses.some((s) => s !== '0'))
         throw new Error(`${path}: calls ended with grpc-status ${statuses.join(', ')}`);
     }
     log(
-      `grpc unary: ${options.rounds} rounds × (direct, nginx grpc_pass, minimal node:http2 forwarder, sluice); h2load ${options.clients} connections × ` +
+      `grpc unary: ${options.rounds} rounds × (direct, nginx grpc_pass, minimal node:http2 forwarder, sluice` +
+        `${others.map((o) => `, ${o.name}`).join('')}); h2load ${options.clients} connections × ` +
         `${options.streams} calls in flight for ${options.seconds} s, then 1 connection at ${options.probeRate} calls/s for ` +
         `${options.probeSeconds} s. h2load, the proxies and the apps share this machine's cores.`,
     );
     for (let round = 1; round <= options.rounds; round++) {
       for (const path of paths) {
         const sample = () => {
-          if (path === 'sluice') peakRss = Math.max(peakRss, rssMiB(pids.sluice));
+          if (path === 'sluice') peakRss = Math.max(peakRss, rssMiB(pids.sluice as number));
         };
-        const cpuBefore = path === 'direct' ? 0 : cpuSeconds(pids[path]);
-        const result = await h2load(urls[path], {
+        const cpuBefore = path === 'direct' ? 0 : cpuSeconds(pids[path] as number);
+        const result = await h2load(urls[path] as string, {
           clients: options.clients,
           streams: options.streams,
           seconds: options.seconds,
@@ -215,11 +270,11 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
           headers,
           onTick: sample,
         });
-        load[path].push(result);
-        if (path !== 'direct')
-          cpuPerCall[path].push(((cpuSeconds(pids[path]) - cpuBefore) / result.requests) * 1e6);
+        load[path]?.push(result);
+        cpuPerCall[path]?.push(cpuUs(path, cpuBefore, result.requests));
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-        const latency = await h2load(urls[path], {
+        const cpuBeforeProbe = path === 'direct' ? 0 : cpuSeconds(pids[path] as number);
+        const latency = await h2load(urls[path] as string, {
           clients: 1,
           streams: 1,
           seconds: options.probeSeconds,
@@ -227,18 +282,21 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
           data: dataFile,
           headers,
         });
-        probe[path].push(latency);
+        probe[path]?.push(latency);
+        cpuPerCallAtRate[path]?.push(cpuUs(path, cpuBeforeProbe, latency.requests));
         log(
-          `  round ${round} ${path.padEnd(6)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} calls/s, ` +
+          `  round ${round} ${path.padEnd(7)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} calls/s, ` +
             `p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}` +
-            (path === 'direct' ? '' : `, ${(cpuPerCall[path].at(-1) ?? NaN).toFixed(0)} µs CPU/call`) +
+            (path === 'direct' ? '' : `, ${(cpuPerCall[path]?.at(-1) ?? NaN).toFixed(0)} µs CPU/call`) +
             `; at ${options.probeRate}/s (${Math.round(latency.requestsPerSecond)} done/s) p50 ` +
-            `${latency.p50Ms.toFixed(3)} ms p99 ${latency.p99Ms.toFixed(3)} ms`,
+            `${latency.p50Ms.toFixed(3)} ms p99 ${latency.p99Ms.toFixed(3)} ms` +
+            (path === 'direct' ? '' : `, ${(cpuPerCallAtRate[path]?.at(-1) ?? NaN).toFixed(0)} µs CPU/call`),
         );
       }
     }
   } finally {
     await stopChild(sluice);
+    for (const other of others) await stopChild(other.child);
     await stopChild(minimal);
     routeServer.close();
     await splitter.stop();
@@ -246,21 +304,39 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const rps = (path: Path) => median(load[path].map((r) => r.requestsPerSecond));
-  const p99At = (path: Path) => median(probe[path].map((r) => r.p99Ms));
-  const p50At = (path: Path) => median(probe[path].map((r) => r.p50Ms));
+  const rps = (path: Path) => median((load[path] ?? []).map((r) => r.requestsPerSecond));
+  const p99At = (path: Path) => median((probe[path] ?? []).map((r) => r.p99Ms));
+  const p50At = (path: Path) => median((probe[path] ?? []).map((r) => r.p50Ms));
   const added = (path: Path) =>
     `${path} p50 +${(p50At(path) - p50At('direct')).toFixed(3)} ms p99 +${(p99At(path) - p99At('direct')).toFixed(3)} ms`;
+  const cpu = (samples: Record<Path, number[]>): Record<string, number> =>
+    Object.fromEntries(proxied.map((path) => [path, round(median(samples[path] ?? []), 0)]));
+  const vsNginx = rps('sluice') / rps('nginx');
+  const addedP99 = p99At('sluice') - p99At('direct');
   log(
     `grpc medians: direct ${Math.round(rps('direct'))} calls/s, nginx ${Math.round(rps('nginx'))}, sluice ` +
-      `${Math.round(rps('sluice'))} (${(rps('sluice') / rps('nginx')).toFixed(2)} × nginx), minimal node:http2 ` +
-      `forwarder ${Math.round(rps('minimal'))} (${(rps('minimal') / rps('nginx')).toFixed(2)} × nginx); added at ` +
-      `${options.probeRate}/s over direct: ${added('nginx')}, ${added('minimal')}, ${added('sluice')}; sluice peak ` +
-      `RSS under load ${peakRss.toFixed(1)} MiB; CPU per call: nginx ${median(cpuPerCall.nginx).toFixed(0)} µs, ` +
-      `minimal ${median(cpuPerCall.minimal).toFixed(0)} µs, sluice ${median(cpuPerCall.sluice).toFixed(0)} µs`,
+      `${Math.round(rps('sluice'))} (${vsNginx.toFixed(2)} × nginx), minimal node:http2 ` +
+      `forwarder ${Math.round(rps('minimal'))} (${(rps('minimal') / rps('nginx')).toFixed(2)} × nginx)` +
+      others
+        .map(
+          (o) =>
+            `, ${o.name} ${Math.round(rps(o.name))} (${(rps(o.name) / rps('sluice')).toFixed(2)} × sluice)`,
+        )
+        .join('') +
+      `; added at ${options.probeRate}/s over direct: ${proxied.map(added).join(', ')}; sluice peak ` +
+      `RSS under load ${peakRss.toFixed(1)} MiB; CPU per call under load: ` +
+      `${proxied.map((path) => `${path} ${median(cpuPerCall[path] ?? []).toFixed(0)} µs`).join(', ')}; ` +
+      `at ${options.probeRate}/s: ${proxied.map((path) => `${path} ${median(cpuPerCallAtRate[path] ?? []).toFixed(0)} µs`).join(', ')}`,
+  );
+  const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
+  log(
+    `grpc targets: throughput ≥ ${TARGET_VS_NGINX} × nginx: ${vsNginx.toFixed(2)}, ${verdict(vsNginx >= TARGET_VS_NGINX)}; ` +
+      `added p99 at ${options.probeRate}/s ≤ ${TARGET_ADDED_P99_MS} ms: +${addedP99.toFixed(3)} ms, ` +
+      `${verdict(addedP99 <= TARGET_ADDED_P99_MS)} (the direct path's own p99 ${p99At('direct').toFixed(3)} ms; ` +
+      `on a busy machine the p99s are queueing, not the proxy)`,
   );
   return {
-    sluiceVsNginx: round(rps('sluice') / rps('nginx')),
+    sluiceVsNginx: round(vsNginx),
     sluiceVsDirect: round(rps('sluice') / rps('direct')),
     minimalVsNginx: round(rps('minimal') / rps('nginx')),
     sluiceVsMinimal: round(rps('sluice') / rps('minimal')),
@@ -270,14 +346,20 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
       minimal: Math.round(rps('minimal')),
       sluice: Math.round(rps('sluice')),
     },
-    p99Ms: round(median(load.sluice.map((r) => r.p99Ms))),
-    addedP99MsAt500: round(p99At('sluice') - p99At('direct'), 3),
+    p99Ms: round(median((load.sluice ?? []).map((r) => r.p99Ms))),
+    addedP99MsAt500: round(addedP99, 3),
     addedP99MsAt500Nginx: round(p99At('nginx') - p99At('direct'), 3),
     rssMiB: round(peakRss, 1),
-    cpuUsPerCall: {
-      nginx: round(median(cpuPerCall.nginx), 0),
-      minimal: round(median(cpuPerCall.minimal), 0),
-      sluice: round(median(cpuPerCall.sluice), 0),
-    },
+    cpuUsPerCall: cpu(cpuPerCall),
+    cpuUsPerCallAtRate: cpu(cpuPerCallAtRate),
+    variants: Object.fromEntries(
+      others.map((o) => [
+        o.name,
+        {
+          vsSluice: round(rps(o.name) / rps('sluice')),
+          addedP99MsAt500: round(p99At(o.name) - p99At('direct'), 3),
+        },
+      ]),
+    ),
   };
 }

@@ -1,7 +1,6 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
-import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
 import {
   BODY_100,
   cpuSeconds,
@@ -12,6 +11,7 @@ import {
   rssMiB,
   startChild,
   startNginx,
+  startSluiceProxy,
   stopChild,
   waitForPort,
   wrk,
@@ -136,18 +136,13 @@ export async function benchProxy(
   const routeServer = http.createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve) => routeServer.listen(routePort, '127.0.0.1', resolve));
   const startSluice = (bin: string, port: number, admin: number) =>
-    startChild(process.execPath, [
+    startSluiceProxy({
       bin,
-      'proxy',
-      '--app-port', String(primaryPort),
-      '--listen-host', '127.0.0.1',
-      '--listen-port', String(port),
-      '--admin-port', String(admin),
-      '--control-url', `http://127.0.0.1:${routePort}`,
-      '--namespace', 'bench',
-      '--deployment', 'app',
-      '--drain-delay', '0s',
-    ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: PROXY_NODE_OPTIONS }); // prettier-ignore
+      port,
+      adminPort: admin,
+      appPort: primaryPort as number,
+      routePort: routePort as number,
+    });
   const sluice = startSluice(SLUICE_BIN, sluicePort as number, adminPort as number);
   const before =
     options.beforeBin === undefined

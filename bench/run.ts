@@ -1,5 +1,5 @@
 import { benchMatch } from './match.js';
-import { benchGrpc, type GrpcBenchResult } from './grpc.js';
+import { benchGrpc, type GrpcBenchResult, type GrpcVariant } from './grpc.js';
 import { benchProxy, type ProxyBenchResult } from './proxy.js';
 import { MissingToolError, requireTools } from './tools.js';
 import { benchWebhook, type WebhookVariant } from './webhook.js';
@@ -9,7 +9,8 @@ import { benchWebhook, type WebhookVariant } from './webhook.js';
  * fails on timing. BENCH_QUICK=1 runs one short round, to check that the benchmark itself works;
  * BENCH_ONLY=proxy, BENCH_ONLY=grpc, BENCH_ONLY=match or BENCH_ONLY=webhook runs one section.
  * BENCH_PROXY_BEFORE=<another build's bin/sluice.js> runs that build as one more path of the proxy section,
- * in the same rounds.
+ * in the same rounds; BENCH_GRPC_PROXIES (a JSON list of `{ "name", "bin", "nodeOptions" }`) runs more sluice
+ * proxies in the gRPC section's rounds.
  */
 const quick = process.env['BENCH_QUICK'] === '1';
 const only = process.env['BENCH_ONLY'];
@@ -58,6 +59,7 @@ if (only === undefined || only === 'grpc') {
     streams: 16,
     probeRate: 500,
     probeSeconds: quick ? 2 : 10,
+    variants: JSON.parse(process.env['BENCH_GRPC_PROXIES'] ?? '[]') as GrpcVariant[],
     log,
   });
 }

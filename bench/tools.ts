@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
 
 /** What the benchmarks share: free ports, child processes, nginx, wrk and a fixed-rate latency probe. */
 
@@ -73,6 +74,35 @@ export function startChild(command: string, args: string[], env: Record<string, 
   children.add(child);
   child.on('exit', () => children.delete(child));
   return child;
+}
+
+/**
+ * `sluice proxy` as the benchmarks run it, in front of an app on `appPort`, with its routes from the
+ * route server on `routePort` (namespace `bench`, Deployment `app`), run with the injected container's
+ * NODE_OPTIONS unless told others.
+ */
+export function startSluiceProxy(options: {
+  bin: string;
+  port: number;
+  adminPort: number;
+  appPort: number;
+  routePort: number;
+  extraArgs?: string[];
+  nodeOptions?: string | undefined;
+}): ChildProcess {
+  return startChild(process.execPath, [
+    options.bin,
+    'proxy',
+    '--app-port', String(options.appPort),
+    ...(options.extraArgs ?? []),
+    '--listen-host', '127.0.0.1',
+    '--listen-port', String(options.port),
+    '--admin-port', String(options.adminPort),
+    '--control-url', `http://127.0.0.1:${options.routePort}`,
+    '--namespace', 'bench',
+    '--deployment', 'app',
+    '--drain-delay', '0s',
+  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: options.nodeOptions ?? PROXY_NODE_OPTIONS }); // prettier-ignore
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {

@@ -172,8 +172,10 @@ export class H1Incoming implements Incoming {
   }
 
   respond(status: number, headers: HeaderFields, endStream: boolean): void {
+    // An HTTP/2 app's `:status` is among them: HTTP/1.1 writes it in the status line.
     const fields: http.OutgoingHttpHeaders = {};
-    for (const name of Object.keys(headers)) if (headers[name] !== undefined) fields[name] = headers[name];
+    for (const name of Object.keys(headers))
+      if (headers[name] !== undefined && name.charCodeAt(0) !== 58) fields[name] = headers[name];
     this.res.writeHead(status, fields);
     if (endStream) {
       this.ended = true;
