@@ -222,13 +222,17 @@ export class Controller {
       return;
     }
     const [namespace = '', name = ''] = key.split('/');
+    const { reconciles } = this.options.metrics;
     const run = this.reconcile(namespace, name)
+      .then(() => reconciles.inc({ result: 'done' }))
       .catch((err: unknown) => {
         this.memory.delete(key);
         if (err instanceof NotLeaderError) {
+          reconciles.inc({ result: 'stopped' });
           this.options.logger.info({ namespace, deployment: name, write: err.write }, 'stepStoppedNotLeader');
           return;
         }
+        reconciles.inc({ result: 'failed' });
         this.options.logger.warn({ err, namespace, deployment: name }, 'reconcileFailed');
       })
       .finally(() => {

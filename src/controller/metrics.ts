@@ -73,6 +73,16 @@ export class ControllerMetrics {
     labelNames: ['receiver', 'result'],
     registers: [this.registry],
   });
+  /**
+   * The leader looks at every release each tick and on each watch event; a rate of 0 while it leads means
+   * it stopped stepping releases, a rate of failed ones says how often the API server or a check failed.
+   */
+  readonly reconciles = new Counter({
+    name: 'sluice_controller_reconciles_total',
+    help: "The leader's looks at one Deployment's release, by result: done, stopped (no longer leader), failed",
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'sluice_controller_leader',
     help: '1 while this replica holds the lease and runs the releases',
