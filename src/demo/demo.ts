@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { CanaryConfig } from '../annotations.js';
 import type { Logger } from '../log.js';
 import type { MetricsProvider } from '../metrics/provider.js';
-import { recordStep } from '../page/from-release.js';
+import { describeObjective, recordStep } from '../page/from-release.js';
 import { createPageHandler } from '../page/handler.js';
 import { ReleaseRecorder } from '../page/view.js';
 import { LocalPlatform } from '../platform/local.js';
@@ -249,11 +249,6 @@ function resultOf(status: ReleaseStatus): DemoResult['result'] {
 function trafficOf(totals: LoadTotals) {
   const { requests, failures, canaryRequests, canaryFailures } = totals;
   return { requests, failures, canaryRequests, canaryFailures };
-}
-
-function describeObjective(o: CanaryConfig['objectives'][number]): string {
-  const value = o.metric.endsWith('rate') ? `${o.threshold}%` : `${o.threshold}ms`;
-  return `${o.name} ${o.op} ${value}`;
 }
 
 function describeScenario(scenario: Scenario): string {

@@ -1,3 +1,4 @@
+import type { Objective } from '../annotations.js';
 import { quantileKey, type SideMetrics } from '../metrics/provider.js';
 import type { StepReport } from '../release/runner.js';
 import type { ReleaseRecorder, SideNumbers } from './view.js';
@@ -27,7 +28,7 @@ export function recordStep(recorder: ReleaseRecorder, report: StepReport): void 
   });
 }
 
-function sideNumbers(side: SideMetrics | null): SideNumbers | null {
+export function sideNumbers(side: SideMetrics | null): SideNumbers | null {
   if (side === null) return null;
   return {
     requests: side.requests,
@@ -35,4 +36,10 @@ function sideNumbers(side: SideMetrics | null): SideNumbers | null {
     meanLatencyMs: side.meanLatencyMs,
     p99LatencyMs: side.latencyQuantilesMs[quantileKey(0.99)] ?? null,
   };
+}
+
+/** An objective as the page lists it: "success-rate >= 99%". */
+export function describeObjective(o: Objective): string {
+  const value = o.metric.endsWith('rate') ? `${o.threshold}%` : `${o.threshold}ms`;
+  return `${o.name} ${o.op} ${value}`;
 }
