@@ -1,5 +1,7 @@
 import type { CanaryConfig } from '../annotations.js';
 import { readCanaryStatus, type CanaryObject, type CanaryStatus } from '../kube/canary-object.js';
+import type { SideMetrics } from '../metrics/provider.js';
+import type { Analysis } from '../release/status.js';
 import { describeObjective, sideNumbers } from './from-release.js';
 import { ReleaseRecorder, type CheckResult, type ReleaseView } from './view.js';
 
@@ -20,6 +22,8 @@ export interface BoardRow {
   threshold: number | null;
   candidateRevision: string | null;
   stableRevision: string | null;
+  /** The candidate the last rollback left: not started again until `sluice retry`. */
+  failedRevision: string | null;
   lastCheck: { at: string; weight: number; result: CheckResult; summary: string } | null;
   /** How the last release ended, as `status.outcome` says it. */
   outcome: { reason: string; message: string; at: string } | null;
@@ -42,6 +46,8 @@ interface Tracked {
   status: CanaryStatus;
   /** When the release settled, for a phase that no longer moves: the page's clock stops there. */
   settledAt: number | null;
+  /** The requests the checks measured, summed: the page's traffic figures, which the demo's load gives. */
+  traffic: ReleaseView['traffic'];
 }
 
 const SETTLED = new Set(['Initialized', 'Succeeded', 'Failed']);
@@ -87,6 +93,7 @@ export class ReleaseBoard {
           threshold: this.options.config(namespace, deployment)?.threshold ?? null,
           candidateRevision: status.candidateRevision,
           stableRevision: status.stableRevision,
+          failedRevision: status.failedRevision,
           lastCheck:
             analysis === null
               ? null
@@ -129,6 +136,7 @@ export class ReleaseBoard {
       startedAt: status.startedAt,
       status: initialSeen(status),
       settledAt: null,
+      traffic: null,
     };
   }
 
@@ -149,6 +157,8 @@ export class ReleaseBoard {
       checkAt >= start &&
       analysis.at !== before.lastAnalysis?.at
     ) {
+      if (analysis.canary !== null) tracked.traffic = addCheckTraffic(tracked.traffic, analysis);
+      if (tracked.traffic !== null) recorder.traffic(tracked.traffic);
       recorder.check(checkAt, {
         weight: analysis.weight,
         result: analysis.result,
@@ -195,6 +205,25 @@ const CHECK_REASONS: Record<CheckResult, string> = {
 /** What the board compares the first status it sees against: nothing seen yet. */
 function initialSeen(status: CanaryStatus): CanaryStatus {
   return { ...status, phase: 'Initialized', canaryWeight: 0, lastAnalysis: null };
+}
+
+/** Adds one check's window to the totals; a window's failures are its requests less its successes. */
+function addCheckTraffic(
+  totals: ReleaseView['traffic'],
+  analysis: Analysis,
+): NonNullable<ReleaseView['traffic']> {
+  const failures = (side: SideMetrics | null): number =>
+    side === null ? 0 : Math.round((side.requests * (100 - (side.successRate ?? 100))) / 100);
+  // Prometheus's increase() extrapolates: its counts need not be whole.
+  const canary = Math.round(analysis.canary?.requests ?? 0);
+  const primary = Math.round(analysis.primary?.requests ?? 0);
+  const canaryFailures = failures(analysis.canary);
+  return {
+    requests: (totals?.requests ?? 0) + canary + primary,
+    failures: (totals?.failures ?? 0) + canaryFailures + failures(analysis.primary),
+    canaryRequests: (totals?.canaryRequests ?? 0) + canary,
+    canaryFailures: (totals?.canaryFailures ?? 0) + canaryFailures,
+  };
 }
 
 function phaseMessage(status: CanaryStatus): string {

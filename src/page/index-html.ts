@@ -24,7 +24,8 @@ export const INDEX_HTML = /* html */ String.raw`<!doctype html>
   th { color: var(--muted); font-weight: 500; font-size: 12px; }
   td.release a { font-family: ui-monospace, monospace; color: var(--primary); text-decoration: none; }
   td.release a:hover { text-decoration: underline; }
-  td.revision { font-family: ui-monospace, monospace; color: var(--muted); }
+  td.revision { font-family: ui-monospace, monospace; color: var(--muted); white-space: nowrap; }
+  td.weight, td.failed-checks { white-space: nowrap; }
   .phase { display: inline-block; padding: 1px 9px; border-radius: 12px; font-weight: 600; background: #e7f5ff; color: var(--primary); }
   .phase.Succeeded { background: #ebfbee; color: var(--ok); }
   .phase.Failed { background: #fff5f5; color: var(--bad); }
@@ -49,7 +50,7 @@ export const INDEX_HTML = /* html */ String.raw`<!doctype html>
 <main>
   <section>
     <table>
-      <thead><tr><th>release</th><th>phase</th><th>weight</th><th>failed checks</th><th>last check</th><th>candidate</th></tr></thead>
+      <thead><tr><th>release</th><th>phase</th><th>weight</th><th>failed checks</th><th>last check</th><th>revision</th></tr></thead>
       <tbody id="rows"><tr><td colspan="6" class="muted">loading…</td></tr></tbody>
     </table>
   </section>
@@ -73,6 +74,14 @@ function ago(iso) {
   if (s < 5400) return Math.round(s / 60) + " min ago";
   if (s < 129600) return Math.round(s / 3600) + " h ago";
   return Math.round(s / 86400) + " d ago";
+}
+
+// The revision that matters in this phase: the one being released, the one rolled back, or the stable one.
+function revisionOf(rel) {
+  var running = ["Progressing", "Paused", "Promoting", "Finalising"].indexOf(rel.phase) >= 0;
+  if (running && rel.candidateRevision) return "candidate " + rel.candidateRevision;
+  if (rel.phase === "Failed" && rel.failedRevision) return "failed " + rel.failedRevision;
+  return rel.stableRevision ? "stable " + rel.stableRevision : "–";
 }
 
 function render(board) {
@@ -111,7 +120,7 @@ function render(board) {
       check.textContent = "none yet";
       check.className += " muted";
     }
-    cell(tr, rel.candidateRevision || "–", "revision");
+    cell(tr, revisionOf(rel), "revision");
     tbody.appendChild(tr);
   });
   document.body.dataset.releases = String(board.releases.length);

@@ -105,6 +105,8 @@ describe("the controller's release board", () => {
       'Succeeded',
     ]);
     expect(view?.events.at(-1)?.message).toBe('promoted c0ffee1234');
+    // Without a load generator of its own, the page counts what the checks measured.
+    expect(view?.traffic).toEqual({ requests: 2240, failures: 2, canaryRequests: 240, canaryFailures: 0 });
   });
 
   it('lists every Canary for the index, by namespace and name, with the last check', () => {
