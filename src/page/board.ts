@@ -38,6 +38,8 @@ export interface BoardOptions {
 interface Tracked {
   namespace: string;
   deployment: string;
+  /** As the annotations said when the release started, like the rest of its page. */
+  threshold: number | null;
   recorder: ReleaseRecorder;
   /** Epoch milliseconds: the release's start, or when this replica first saw a Canary that never started one. */
   startMs: number;
@@ -73,7 +75,9 @@ export class ReleaseBoard {
     const now = this.now();
     const status = readCanaryStatus(canary, now);
     let tracked = this.releases.get(key);
-    if (tracked === undefined || tracked.startedAt !== status.startedAt) {
+    // At a replica's start the Canaries may be listed before their Deployments: the settings come late.
+    const settingsArrived = tracked?.threshold === null && this.options.config(namespace, name) !== null;
+    if (tracked === undefined || tracked.startedAt !== status.startedAt || settingsArrived) {
       tracked = this.track(namespace, name, status, now);
       this.releases.set(key, tracked);
     }
@@ -82,7 +86,7 @@ export class ReleaseBoard {
 
   rows(): BoardRow[] {
     return [...this.releases.values()]
-      .map(({ namespace, deployment, status }) => {
+      .map(({ namespace, deployment, status, threshold }) => {
         const analysis = status.lastAnalysis;
         return {
           namespace,
@@ -90,7 +94,7 @@ export class ReleaseBoard {
           phase: status.phase,
           weight: status.canaryWeight,
           failedChecks: status.failedChecks,
-          threshold: this.options.config(namespace, deployment)?.threshold ?? null,
+          threshold,
           candidateRevision: status.candidateRevision,
           stableRevision: status.stableRevision,
           failedRevision: status.failedRevision,
@@ -131,6 +135,7 @@ export class ReleaseBoard {
     return {
       namespace,
       deployment,
+      threshold: config?.threshold ?? null,
       recorder,
       startMs,
       startedAt: status.startedAt,

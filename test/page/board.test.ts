@@ -184,6 +184,19 @@ describe("the controller's release board", () => {
     expect(view?.elapsed).toBe(30);
   });
 
+  it("takes the release's settings once its Deployment is known, when its Canary came first", () => {
+    let known = false;
+    const board = new ReleaseBoard({ config: () => (known ? config : null), now: () => start + 10_000 });
+    const running = { phase: 'Progressing', startedAt: iso(start), canaryWeight: 20 };
+    board.observe(canary('podinfo', running), 'add');
+    expect(board.rows()[0]?.threshold).toBeNull();
+    expect(board.view('shop', 'podinfo')?.objectives).toEqual([]);
+    known = true;
+    board.observe(canary('podinfo', { ...running, failedChecks: 1 }), 'update');
+    expect(board.rows()[0]?.threshold).toBe(2);
+    expect(board.view('shop', 'podinfo')).toMatchObject({ threshold: 2, failedChecks: 1, maxWeight: 50 });
+  });
+
   it('does not count a check of the previous release in a new one', () => {
     const board = boardAt({ now: start + 100_000 });
     const old = analysis(start + 10_000, 50, 'passed', 'success rate 100% >= 99%');
