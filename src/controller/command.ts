@@ -18,6 +18,7 @@ import { SecretReceivers } from '../notify/secret-receivers.js';
 import { createRouteHandler, RouteStore } from '../routes/server.js';
 import { closeServer, createAdminHandler, exitOnSignal, listen } from '../server.js';
 import { Controller } from './controller.js';
+import { boardOf, dashboardAddressSchema, DashboardListenError, startDashboard } from './dashboard.js';
 import { LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 
@@ -143,6 +144,13 @@ export const controllerCommand = defineCommand({
       schema: durationSchema(100),
       default: '1s',
     },
+    dashboardAddress: {
+      description:
+        'where to serve the read-only live page of every release (reach it with kubectl port-forward); ' +
+        'host:port, :port for every interface, or off',
+      schema: dashboardAddressSchema,
+      default: '127.0.0.1:8090',
+    },
     shutdownGrace: {
       description: 'after SIGTERM, the most time to finish the steps under way before exiting',
       schema: durationSchema(),
@@ -200,6 +208,7 @@ export const controllerCommand = defineCommand({
       holdsLease: () => elector.isLeader,
     });
     caches.deployments = controller.deployments;
+    const board = boardOf(controller);
     const started = controller;
     const elector = new LeaderElector({
       rest: leaseRest,
@@ -221,11 +230,25 @@ export const controllerCommand = defineCommand({
       if (!handleRoutes(req, res)) admin(req, res);
     });
     const port = await listen(server, options.port, options.host);
+    const replica = () => ({ identity: options.identity, leading: started.isLeader });
+    let dashboard;
+    try {
+      dashboard =
+        options.dashboardAddress === null
+          ? null
+          : await startDashboard(board, options.dashboardAddress, replica);
+    } catch (err) {
+      if (!(err instanceof DashboardListenError)) throw err;
+      console.error(`sluice controller: ${err.message}`);
+      await closeServer(server);
+      return 1;
+    }
     await controller.start();
     elector.start();
     logger.info(
       {
         port,
+        dashboardPort: dashboard?.port ?? null,
         identity: options.identity,
         watchNamespace: options.watchNamespace ?? null,
         provider: provider.name,
@@ -247,6 +270,7 @@ export const controllerCommand = defineCommand({
         const closed = closeServer(server);
         server.closeAllConnections();
         await closed;
+        await dashboard?.close();
         rest.close();
         leaseRest.close();
       },

@@ -27,7 +27,7 @@ export function recordStep(recorder: ReleaseRecorder, report: StepReport): void 
   });
 }
 
-function sideNumbers(side: SideMetrics | null): SideNumbers | null {
+export function sideNumbers(side: SideMetrics | null): SideNumbers | null {
   if (side === null) return null;
   return {
     requests: side.requests,

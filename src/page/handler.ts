@@ -18,16 +18,18 @@ export function createPageHandler(
       return true;
     }
     res.setHeader('cache-control', 'no-store');
-    if (path === '/') {
-      // The page's script is inline and it loads nothing else: say so to the browser too.
-      res.setHeader(
-        'content-security-policy',
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
-      );
-      sendText(res, 200, PAGE_HTML, 'text/html; charset=utf-8');
-    } else {
-      sendJson(res, 200, view());
-    }
+    if (path === '/') sendPage(res, PAGE_HTML);
+    else sendJson(res, 200, view());
     return true;
   };
+}
+
+/** Sends one of the self-contained pages: its script is inline and it loads nothing else; the browser is told so. */
+export function sendPage(res: http.ServerResponse, html: string): void {
+  res.setHeader(
+    'content-security-policy',
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'",
+  );
+  res.setHeader('x-content-type-options', 'nosniff');
+  sendText(res, 200, html, 'text/html; charset=utf-8');
 }

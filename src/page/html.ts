@@ -1,6 +1,10 @@
+import { POLL_JSON_SCRIPT } from './poll-script.js';
+
 /**
  * The live page: one self-contained HTML document (inline CSS, inline script, SVG drawn by hand), so that
- * it needs no build step and loads nothing from the network. It polls /api/release (a ReleaseView).
+ * it needs no build step and loads nothing from the network. It polls api/release (a ReleaseView), relative
+ * to itself: the demo serves it at /, the controller's dashboard at /releases/{namespace}/{deployment}/,
+ * whose index is three levels up (in the demo, / itself).
  */
 export const PAGE_HTML = /* html */ String.raw`<!doctype html>
 <html lang="en">
@@ -14,6 +18,7 @@ export const PAGE_HTML = /* html */ String.raw`<!doctype html>
   body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212529; background: #f8f9fa; }
   header { display: flex; align-items: baseline; gap: 16px; padding: 14px 24px; background: #fff; border-bottom: 1px solid var(--line); }
   header h1 { font-size: 18px; margin: 0; }
+  header h1 a { color: inherit; text-decoration: none; }
   header .target { color: var(--muted); font-family: ui-monospace, monospace; }
   main { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; padding: 16px 24px; }
   section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; }
@@ -44,7 +49,7 @@ export const PAGE_HTML = /* html */ String.raw`<!doctype html>
 </head>
 <body>
 <header>
-  <h1>sluice</h1>
+  <h1><a href="../../../" title="every release">sluice</a></h1>
   <span class="target" id="target">…</span>
   <span class="phase" id="phase">…</span>
   <span id="error"></span>
@@ -246,20 +251,12 @@ function escapeHtml(s) {
   return String(s).replace(/[&<>"]/g, function (ch) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;" }[ch]; });
 }
 
-function poll() {
-  fetch("api/release", { cache: "no-store" }).then(function (r) {
-    if (!r.ok) throw new Error("HTTP " + r.status);
-    return r.json();
-  }).then(function (v) {
-    document.getElementById("error").textContent = "";
-    render(v);
-    if (!v.result) setTimeout(poll, 500);
-  }).catch(function (err) {
-    document.getElementById("error").textContent = "not reachable (" + err.message + "), retrying";
-    setTimeout(poll, 2000);
-  });
-}
-poll();
+${POLL_JSON_SCRIPT}
+pollJson("api/release", function (v) {
+  render(v);
+  // A finished release may be followed by the next one (the controller's pages): keep looking, slowly.
+  return v.result ? 5000 : 500;
+});
 </script>
 </body>
 </html>

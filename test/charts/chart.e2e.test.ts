@@ -199,6 +199,24 @@ describe('the chart', () => {
     );
   });
 
+  it("moves the controller's dashboard, or turns it off, and refuses an address it cannot serve", async () => {
+    const ports = (objects: readonly Manifest[]) =>
+      (
+        container(objects, 'sluice-controller') as unknown as {
+          ports: { name: string; containerPort: number }[];
+        }
+      ).ports;
+    const everywhere = await render('sluice-system', '--set', 'controller.dashboardAddress=:9000');
+    expect(controllerOptions(everywhere).dashboardAddress).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(ports(everywhere)).toContainEqual({ name: 'dashboard', containerPort: 9000, protocol: 'TCP' });
+    const off = await render('sluice-system', '--set', 'controller.dashboardAddress=off');
+    expect(controllerOptions(off).dashboardAddress).toBeNull();
+    expect(ports(off).map((p) => p.name)).toEqual(['http']);
+    expect(await refused('--set', 'controller.dashboardAddress=dashboard.example:8090')).toContain(
+      'dashboardAddress',
+    );
+  });
+
   it('confines the controller, its RBAC and the webhook to watchNamespace', async () => {
     const objects = await render('sluice-system', '--set', 'watchNamespace=shop');
     expect(controllerOptions(objects).watchNamespace).toBe('shop');

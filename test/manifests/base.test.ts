@@ -121,8 +121,18 @@ describe('the kustomize base', () => {
     const port = service.spec.ports[0];
     expect(defaults.controlUrl).toBe(`http://sluice-controller.${defaults.namespace}:${port?.port}`);
     expect(port?.targetPort).toBe('http');
-    expect(controller.ports).toEqual([{ name: 'http', containerPort: port?.port, protocol: 'TCP' }]);
+    expect(controller.ports[0]).toEqual({ name: 'http', containerPort: port?.port, protocol: 'TCP' });
     expect(flag(controller, '--port')).toBe(String(port?.port));
+  });
+
+  it("serves the controller's dashboard on loopback, as a named port no Service exposes", () => {
+    const controller = container('sluice-controller');
+    expect(flag(controller, '--dashboard-address')).toBe('127.0.0.1:8090');
+    expect(controller.ports).toContainEqual({ name: 'dashboard', containerPort: 8090, protocol: 'TCP' });
+    const services = objects.filter((o) => o.kind === 'Service') as unknown as ServiceSpec[];
+    for (const service of services) {
+      expect(service.spec.ports.map((p) => p.targetPort)).not.toContain('dashboard');
+    }
   });
 
   it('accepts promotions from the ServiceAccount the controller runs as', () => {

@@ -1,17 +1,14 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { browserTestsRun, launchChromium } from '../support/chromium.js';
 import { FAST, runDemo, STALL_TOLERANT, type DemoRun } from '../support/demo.js';
 
 // The live page in a real headless Chromium (Debian's), following a whole release of `sluice demo`.
 
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-if (!present && process.env['CI'] === undefined) {
-  console.warn(`skipping the live page test: ${CHROMIUM} is absent (apt-get install chromium; .ci/run does)`);
-}
+const runs = browserTestsRun('the live page test');
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sluice-page-'));
 let browser: BrowserContext | undefined;
@@ -23,25 +20,11 @@ afterAll(async () => {
   rmSync(path.join(dir, 'profile'), { recursive: true, force: true });
 });
 
-describe.skipIf(!present && process.env['CI'] === undefined)('the live page', () => {
+describe.skipIf(!runs)('the live page', () => {
   it('loads, follows the weight as the release advances, and reads well in a screenshot', async () => {
     run = runDemo([...FAST, '--scenario', 'good', ...STALL_TOLERANT, '--linger', '5s']);
     const [, url = ''] = await run.waitForLine(/^Live page: (\S+)/);
-    browser = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(dir);
     const page = await browser.newPage();
     const elsewhere: string[] = [];
     page.on('request', (req) => {

@@ -210,6 +210,8 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       'localhost',
       'kubernetes.default.svc',
     ]);
+    // What the apiserver shows a real node's kubelet (which trusts this CA) for port-forward, logs and exec.
+    const kubeletClient = await ca.issue('kube-apiserver-kubelet-client', ['127.0.0.1']);
     const serviceAccountKey = await createSigningKey(pki, 'service-account');
 
     const token = randomBytes(24).toString('hex');
@@ -262,6 +264,10 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       `--service-cluster-ip-range=${serviceCidr}`,
       '--allow-privileged=true',
       '--profiling=false',
+      `--kubelet-client-certificate=${kubeletClient.certPath}`,
+      `--kubelet-client-key=${kubeletClient.keyPath}`,
+      // A real node's name resolves nowhere on this machine; its --node-ip does.
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
     ];
     let apiserver = start('kube-apiserver', apiserverArgs);
 

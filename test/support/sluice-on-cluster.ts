@@ -229,6 +229,8 @@ export async function startDataPath(
 
 export interface ControllerRun extends SluiceProcess {
   port: number;
+  /** Where its dashboard answers (`--dashboard-address 127.0.0.1:0`: a free port each). */
+  dashboardUrl: string;
 }
 
 /** What a controller is pointed at: where it serves routes, where it reads metrics, where canaries answer. */
@@ -298,12 +300,18 @@ export async function startController(
       '--canary-url-template',
       wiring.canaryUrlTemplate,
       ...(options.args ?? []),
+      // Port 0: replicas and restarts on one machine would collide on the default 8090.
+      '--dashboard-address',
+      '127.0.0.1:0',
     ],
     { SLUICE_LOG_LEVEL: installed.logLevel },
     options.nodeArgs,
   );
-  await controller.waitForLog('controllerStarted', 20_000);
-  return Object.assign(controller, { port });
+  const started = await controller.waitForLog('controllerStarted', 20_000);
+  return Object.assign(controller, {
+    port,
+    dashboardUrl: `http://127.0.0.1:${String(started['dashboardPort'])}`,
+  });
 }
 
 /** Polls `check` until it returns something other than undefined, and returns that. */
