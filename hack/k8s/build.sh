@@ -6,7 +6,8 @@
 #
 # The real node's kubelet and kube-proxy (test/support/node.ts), from the same module, go to the node/
 # subdirectory of that entry and are cached on their own: a control plane built before them stays valid.
-# So does its cluster DNS, CoreDNS from its own Go module (test/support/node-network.ts), in dns/.
+# So does its cluster DNS (test/support/node-network.ts), in dns/: CoreDNS with only the plugins the tests use,
+# from the small module in ./coredns, named in dns/ by the CoreDNS version and a key of that module's files.
 #
 # The build runs at the lowest CPU priority: it takes a long time cold and must not starve whatever else the
 # machine is running.
@@ -19,7 +20,6 @@ if ! command -v go >/dev/null; then
 fi
 
 kwok_version=v0.7.0
-coredns_version=v1.15.0
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 
 version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
@@ -27,6 +27,9 @@ cache="${SLUICE_K8S_CACHE:-$HOME/.cache/sluice-k8s}"
 out="$cache/$version"
 
 node_binaries=(kubelet kube-proxy)
+
+coredns_version="$(cd coredns && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
+dns_key="$coredns_version-$(cat coredns/go.mod coredns/go.sum coredns/main.go | sha256sum | cut -c1-12)"
 
 complete() {
   local dir="$1" bin
@@ -41,7 +44,7 @@ node_cached=false
 dns_cached=false
 complete "$out" "${binaries[@]}" && control_plane_cached=true
 complete "$out/node" "${node_binaries[@]}" && node_cached=true
-complete "$out/dns" coredns && [ -e "$out/dns/$coredns_version" ] && dns_cached=true
+complete "$out/dns" coredns && [ -e "$out/dns/$dns_key" ] && dns_cached=true
 if $control_plane_cached && $node_cached && $dns_cached; then
   echo "control plane, node and DNS $version: cached" >&2
   echo "$out"
@@ -108,11 +111,12 @@ fi
 if ! $dns_cached; then
   staging="$(mktemp -d "$cache/.build-$version-dns.XXXXXX")"
   start=$SECONDS
-  echo "DNS: building CoreDNS $coredns_version (minutes cold)" >&2
-  # Its own module graph, like kwok's; the empty file names the version the entry holds.
-  (cd "$staging" && GOBIN="$staging" CGO_ENABLED=0 GOFLAGS=-trimpath nice -n 19 \
-    go install -ldflags '-s -w' "github.com/coredns/coredns@$coredns_version")
-  touch "$staging/$coredns_version"
+  echo "DNS: building CoreDNS $coredns_version with the plugins in coredns/main.go (minutes cold)" >&2
+  # From its committed go.mod and go.sum only (-mod=readonly), like flux-apply; the empty file names what the
+  # entry holds.
+  (cd coredns && CGO_ENABLED=0 nice -n 19 go build -mod=readonly -trimpath -ldflags '-s -w' \
+    -o "$staging/coredns" .)
+  touch "$staging/$dns_key"
   rm -rf "$out/dns"
   mv "$staging" "$out/dns"
   staging=""
