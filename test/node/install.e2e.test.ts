@@ -273,8 +273,11 @@ describe('sluice installed from manifests/ on a node that runs containers', () =
         async () => {
           const status = (await canary()).status;
           if (status?.canaryWeight !== undefined) weights.add(status.canaryWeight);
+          // The first release's Promoted=True is still there until the controller sees this change: the
+          // release is promoted once it has stepped to its last weight and the condition holds again.
           return (
-            status?.conditions?.some((cond) => cond.type === 'Promoted' && cond.status === 'True') ?? false
+            weights.has(50) &&
+            (status?.conditions?.some((cond) => cond.type === 'Promoted' && cond.status === 'True') ?? false)
           );
         },
         { timeoutMs: 240_000, intervalMs: 500 },
