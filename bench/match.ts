@@ -5,7 +5,7 @@ import {
   type CompiledRoute,
   type ValueTest,
 } from '../proxy/router.js';
-import { compileHeaderRegex } from '../src/routes/match.js';
+import { compileHeaderRegex } from '../src/match.js';
 import { routeTableSchema, type RouteCanaryInput } from '../src/routes/table.js';
 import { median } from './tools.js';
 

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { defineCommand } from '../src/cli/command.js';
+import { defineCommand } from '../src/command/command.js';
 import {
   durationSchema,
   httpUrlSchema,
   listenPortSchema,
   nameSchema,
   portSchema,
-} from '../src/cli/options.js';
+} from '../src/command/options.js';
 import { createLogger } from '../src/log.js';
 import { PROXY_ROLES } from '../src/proxy-env.js';
 import { exitOnSignal } from '../src/server.js';

@@ -1,4 +1,4 @@
-import { compileHeaderRegex, type HeaderMatch } from '../src/routes/match.js';
+import { compileHeaderRegex, type HeaderMatch } from '../src/match.js';
 import type { RouteTable } from '../src/routes/table.js';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 import { DEFAULT_GATE_TIMEOUT, type Gate, gateListSchema } from './gates.js';
-import { type HeaderMatch, InvalidMatchError, parseMatchList, stickyKeySchema } from './routes/match.js';
+import { type HeaderMatch, InvalidMatchError, parseMatchList, stickyKeySchema } from './match.js';
 import {
   editDistance,
   InvalidObjectiveError,

@@ -1,5 +1,5 @@
 import { ANNOTATIONS, type Action } from '../annotations.js';
-import { defineCommand } from './command.js';
+import { defineCommand } from '../command/command.js';
 import { connect, reportingErrors } from './kube.js';
 import { connectionOptions, deploymentArgument } from './operator-options.js';
 import { readOptedInDeployment, requestAction } from './releases.js';

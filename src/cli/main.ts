@@ -1,6 +1,6 @@
-import { formatHelp, parseArgs, UsageError } from './options.js';
+import { formatHelp, parseArgs, UsageError } from '../command/options.js';
 import type { Action } from '../annotations.js';
-import type { Command } from './command.js';
+import type { Command } from '../command/command.js';
 
 function actionEntry(action: Action, summary: string): { summary: string; load: () => Promise<Command> } {
   return {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nameSchema } from './options.js';
+import { nameSchema } from '../command/options.js';
 
 /** The flags every operator command takes, spelled as kubectl spells them. */
 export const connectionOptions = {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineCommand } from './command.js';
+import { defineCommand } from '../command/command.js';
 import { connect, reportingErrors } from './kube.js';
 import { connectionOptions } from './operator-options.js';
-import { nameSchema } from './options.js';
+import { nameSchema } from '../command/options.js';
 import { getCanary, listCanaries, NoCanaryError, readOptedInDeployment } from './releases.js';
 import { renderEmpty, renderJson, renderRelease, renderTable } from './status.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineCommand } from '../cli/command.js';
-import { durationSchema, httpUrlSchema, listenPortSchema } from '../cli/options.js';
+import { defineCommand } from '../command/command.js';
+import { durationSchema, httpUrlSchema, listenPortSchema } from '../command/options.js';
 import { createLogger } from '../log.js';
 import { createMetricsProvider } from '../metrics/index.js';
 import { DEFAULTS } from '../annotations.js';

@@ -1,6 +1,6 @@
 import { ACTIONS, ANNOTATIONS, type Action, type CanaryConfig } from '../annotations.js';
 import { proxyPorts } from '../injection/read.js';
-import type { Platform } from '../platform/platform.js';
+import type { Platform } from '../release/platform.js';
 import type { Observations, ReleaseAction, ReleaseStatus, Route } from '../release/status.js';
 import type { RouteCanary } from '../routes/table.js';
 import { createCanary, deleteCanary, scaleCanary } from './canary-resources.js';

@@ -1,6 +1,6 @@
 import type { CanaryConfig } from '../annotations.js';
 import { formatDuration } from '../duration.js';
-import { formatMatch } from '../routes/match.js';
+import { formatMatch } from '../match.js';
 import { runCheck } from './check.js';
 import { type AskedGateType, describeAnswer, type GateAnswer, type Verdict, verdict } from './gates.js';
 import { withCheck } from './history.js';

@@ -1,7 +1,7 @@
 import type { CanaryConfig } from '../annotations.js';
 import type { Logger } from '../log.js';
 import type { CanaryTraffic, MetricsProvider, ReleaseTarget } from '../metrics/provider.js';
-import type { Platform } from '../platform/platform.js';
+import type { Platform } from './platform.js';
 import type { Measurement } from './check.js';
 import { GateClient } from './gate-client.js';
 import { describeAnswer, type GateAnswer } from './gates.js';

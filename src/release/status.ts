@@ -1,5 +1,5 @@
 import type { Action } from '../annotations.js';
-import type { HeaderMatch } from '../routes/match.js';
+import type { HeaderMatch } from '../match.js';
 import type { Check, Measurement } from './check.js';
 import type { AskedGateType, GateAnswer } from './gates.js';
 import type { CheckRecord } from './history.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '../canonical-json.js';
-import { headerMatchSchema, stickyKeySchema } from './match.js';
+import { headerMatchSchema, stickyKeySchema } from '../match.js';
 
 /**
  * The route table a proxy applies (DESIGN.md, "The proxy"): where the canary is and which requests go to

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSealKey } from '../../src/candidate.js';
-import { parseOptions } from '../../src/cli/options.js';
+import { parseOptions } from '../../src/command/options.js';
 import { controllerCommand } from '../../src/controller/command.js';
 import { webhookCommand } from '../../webhook/command.js';
 import { chartDifferences, chartDir, objectKey } from '../support/chart.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { OptionSpec } from '../../src/cli/options.js';
+import type { OptionSpec } from '../../src/command/options.js';
 import { WEBHOOK_NODE_OPTIONS, webhookCommand } from '../../webhook/command.js';
 import { manifestsDir, readYaml, type Manifest } from '../support/manifests.js';
 

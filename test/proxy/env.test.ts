@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envName, parseOptions } from '../../src/cli/options.js';
+import { envName, parseOptions } from '../../src/command/options.js';
 import { injectProxy } from '../../src/injection/inject.js';
 import { findProxy } from '../../src/injection/read.js';
 import type { PodTemplate } from '../../src/pod-template.js';

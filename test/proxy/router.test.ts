@@ -10,7 +10,7 @@ import {
   stickyBucket,
   type CompiledRoute,
 } from '../../proxy/router.js';
-import { compileHeaderRegex } from '../../src/routes/match.js';
+import { compileHeaderRegex } from '../../src/match.js';
 import { routeTableSchema, type RouteCanaryInput } from '../../src/routes/table.js';
 import { seededRandom } from '../support/random.js';
 

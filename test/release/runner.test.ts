@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCanaryAnnotations, type CanaryConfig } from '../../src/annotations.js';
 import { createLogger } from '../../src/log.js';
 import type { MetricsQuery, ReleaseMetrics, ReleaseTarget, SideMetrics } from '../../src/metrics/provider.js';
-import type { Platform } from '../../src/platform/platform.js';
+import type { Platform } from '../../src/release/platform.js';
 import { NotLeaderError, ReleaseActionError, ReleaseRunner } from '../../src/release/runner.js';
 import type { Observations, ReleaseAction, ReleaseStatus } from '../../src/release/status.js';
 

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { OptionSpecs } from '../../src/cli/options.js';
-import { parseOptions } from '../../src/cli/options.js';
+import type { OptionSpecs } from '../../src/command/options.js';
+import { parseOptions } from '../../src/command/options.js';
 import { controllerCommand } from '../../src/controller/command.js';
 import { webhookCommand } from '../../webhook/command.js';
 import type { Manifest } from './manifests.js';

@@ -1,9 +1,9 @@
 import type { Action } from '../annotations.js';
-import type { AppBehaviour } from '../demo/app.js';
-import type { LocalCluster } from '../demo/cluster.js';
+import type { AppBehaviour } from './app.js';
+import type { LocalCluster } from './cluster.js';
 import type { RouteStore } from '../routes/server.js';
 import type { Observations, ReleaseAction, ReleaseStatus } from '../release/status.js';
-import type { Platform } from './platform.js';
+import type { Platform } from '../release/platform.js';
 
 /**
  * The demo's platform: carries out release actions on a LocalCluster. A revision is a version of the

@@ -1,4 +1,4 @@
-import type { Observations, ReleaseAction, ReleaseStatus } from '../release/status.js';
+import type { Observations, ReleaseAction, ReleaseStatus } from './status.js';
 
 /**
  * Where a release's actions are carried out (STYLE.md: kube, local-demo). The runner asks it what the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatMatch, InvalidMatchError, parseMatch, parseMatchList } from '../../src/routes/match.js';
+import { formatMatch, InvalidMatchError, parseMatch, parseMatchList } from '../src/match.js';
 
 describe('header matches in annotation syntax', () => {
   it('reads an exact header match, lower-casing the header name', () => {

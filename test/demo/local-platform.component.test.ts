@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../../src/demo/cluster.js';
-import { LocalPlatform, NoCanaryError } from '../../src/platform/local.js';
+import { LocalPlatform, NoCanaryError } from '../../src/demo/local-platform.js';
 import { createRouteHandler, RouteStore } from '../../src/routes/server.js';
 import { listen } from '../../src/server.js';
 import { cleanupAfterEach, closeAll, eventually, get, quietLogger } from '../support/servers.js';

@@ -8,7 +8,7 @@ import {
   parseOptions,
   portSchema,
   UsageError,
-} from '../../src/cli/options.js';
+} from '../../src/command/options.js';
 import { programName } from '../../src/cli/main.js';
 
 const specs = {
