@@ -12,7 +12,7 @@ import { apiPath, KubeRest, loadKubeConfig } from '../src/kube/rest.js';
 import { createLogger } from '../src/log.js';
 import { startCluster, type Cluster } from '../test/support/kube.js';
 import { podinfo, RELEASE_ANNOTATIONS } from '../test/support/podinfo-release.js';
-import { freePort, waitFor } from '../test/support/processes.js';
+import { freePort } from '../test/support/processes.js';
 import { startPrometheus, type RunningPrometheus } from '../test/support/prometheus.js';
 import {
   installSluice,
@@ -21,6 +21,7 @@ import {
   type Installed,
 } from '../test/support/sluice-on-cluster.js';
 import { cpuSeconds, quantile, round } from './tools.js';
+import { eventually } from '../test/support/eventually.js';
 
 /**
  * `npm run scale:releases` (issue 17, item 6(b)): SCALE_DEPLOYMENTS [500] opted-in Deployments on the test
@@ -279,7 +280,7 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
           apiPath('apps/v1', 'deployments', NAMESPACE),
         )
       ).items;
-    await waitFor(
+    await eventually(
       'every Deployment rolled out',
       async () =>
         (await deployments()).filter((d) => d.status?.['readyReplicas'] === REPLICAS).length === DEPLOYMENTS,
@@ -321,7 +322,7 @@ it(`${DEPLOYMENTS} releases at once reach a result`, { timeout: TIMEOUT_MS + 1_8
       },
     );
     await controller.waitForLog('leadership', 60_000);
-    await waitFor(
+    await eventually(
       'a Canary, Initialized, for every Deployment',
       async () => informer.list(NAMESPACE).filter((x) => phaseOf(x) === 'Initialized').length === DEPLOYMENTS,
       { timeoutMs: 600_000, intervalMs: 1_000 },

@@ -6,7 +6,7 @@ import { chartDir } from '../support/chart.js';
 import { helm } from '../support/gitops.js';
 import { useCluster, type Cluster } from '../support/kube.js';
 import { manifestsDir, parseManifests } from '../support/manifests.js';
-import { waitFor } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 // The chart installed with helm (v4, hack/gitops/build.sh) on the test control plane, as README.md's "Install
 // with Helm" says. kwok runs no containers: these tests look at the objects, not at running pods.
@@ -112,7 +112,7 @@ describe('helm install of the chart', () => {
 
     it('removes its objects but the seal key, and leaves the CRD and the Canaries alone', async () => {
       const c = started();
-      await waitFor(
+      await eventually(
         "the release's objects gone",
         async () => (await existing(c, manifest)).join() === 'secret/sluice-seal-key',
         { timeoutMs: 60_000 },

@@ -4,8 +4,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCluster } from '../support/kube.js';
-import { SLUICE_BIN } from '../support/process.js';
-import { freePort, run, type RunResult } from '../support/processes.js';
+import { SLUICE_BIN, freePort, run, type RunResult } from '../support/processes.js';
 
 // The operator's commands as a user runs them: the built CLI as a process, as `sluice` and as the kubectl
 // plugin, against a real API server with the Canary CRD. No controller runs here: the test writes the

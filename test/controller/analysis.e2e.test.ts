@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RELEASE_ANNOTATIONS, useReleaseScenarios, type CanaryJson } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // Metric templates and objectives relative to the primary on a real control plane: the template ConfigMap
 // read by the controller under its own RBAC, the webhook admitting the objectives, a real Prometheus
@@ -68,7 +68,9 @@ describe('analysis with metric templates and objectives relative to the primary'
     await scenario.setUp(ns, { annotations: ANNOTATIONS, canary: { errorRate: 0.5, latencyMs: 0 } });
     await templates(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const failed = await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), 120_000);
+    const failed = await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), {
+      timeoutMs: 120_000,
+    });
     expect(failed.status?.outcome?.reason).toBe('RolledBack');
     const summary = failed.status?.lastAnalysis?.summary ?? '';
     expect(summary).toMatch(/canary-errors \d+(\.\d+)? > 5/);
@@ -85,7 +87,7 @@ describe('analysis with metric templates and objectives relative to the primary'
     });
     await templates(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), 120_000);
+    await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), { timeoutMs: 120_000 });
     expect(await scenario.eventMessages(ns, 'CheckFailed')).toContain(
       `ConfigMap ${ns}/podinfo-metrics has no key queue-depth`,
     );

@@ -4,8 +4,8 @@ import { LeaderElector } from '../../src/controller/leader.js';
 import { apiPath, loadKubeConfig, type KubeRest } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
 import { useCluster } from '../support/kube.js';
-import { waitFor } from '../support/processes.js';
 import { sampleValue } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 // The controller's API clients on the real kube-apiserver: while the releases' client has every connection
 // of its pool held by long requests, the Lease must still be taken, over a pool of its own.
@@ -49,10 +49,14 @@ describe("the controller's API clients", () => {
     // One request more than the pool holds: it waits for a free connection.
     let queuedDone = false;
     const queued = rest.list(apiPath('apps/v1', 'deployments', NS)).finally(() => (queuedDone = true));
-    await waitFor(`the API server to serve ${POOL} watches`, async () => (await watchesServed()) === POOL, {
-      timeoutMs: 20_000,
-      intervalMs: 200,
-    });
+    await eventually(
+      `the API server to serve ${POOL} watches`,
+      async () => (await watchesServed()) === POOL,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      },
+    );
 
     let ledWhilePoolFull: boolean | undefined;
     const elector = new LeaderElector({
@@ -69,7 +73,7 @@ describe("the controller's API clients", () => {
     });
     elector.start();
     // With one client for both, the Lease's requests queue behind the held ones and this never happens.
-    await waitFor('the elector to take the Lease', async () => ledWhilePoolFull !== undefined, {
+    await eventually('the elector to take the Lease', async () => ledWhilePoolFull !== undefined, {
       timeoutMs: 20_000,
       intervalMs: 50,
     });

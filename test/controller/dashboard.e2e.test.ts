@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { browserTestsRun, launchChromium } from '../support/chromium.js';
 import { useReleaseScenarios } from '../support/podinfo-release.js';
 import type { ControllerRun } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // The controller's dashboard on a real control plane, in headless Chromium: a real release runs (the
 // webhook and the controller under their real identities, the data path on loopback), and the test reads
@@ -68,15 +69,17 @@ describe.skipIf(!runs)("the controller's dashboard", () => {
 
       const weights = new Set<number>();
       const phases = new Set<string>();
-      const deadline = Date.now() + 120_000;
-      let phase = '';
-      while (phase !== 'Succeeded' && Date.now() < deadline) {
-        phase = (await page.locator('body').getAttribute('data-phase')) ?? '';
-        phases.add(phase);
-        weights.add(Number(await page.locator('body').getAttribute('data-weight')));
-        await page.waitForTimeout(200);
-      }
-      expect(phase).toBe('Succeeded');
+      // Every phase and weight the page shows on its way to the end is collected while waiting for it.
+      await eventually(
+        'the page to show the release succeeded',
+        async () => {
+          const phase = (await page.locator('body').getAttribute('data-phase')) ?? '';
+          phases.add(phase);
+          weights.add(Number(await page.locator('body').getAttribute('data-weight')));
+          return phase === 'Succeeded';
+        },
+        { timeoutMs: 120_000, intervalMs: 200 },
+      );
       // RELEASE_ANNOTATIONS step through 20 and 50; the page showed each as it happened.
       expect([...weights]).toEqual(expect.arrayContaining([20, 50]));
       expect([...phases]).toEqual(expect.arrayContaining(['Progressing', 'Succeeded']));

@@ -12,7 +12,7 @@ import {
   type ConfigMapJson,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // How people deploy (DESIGN.md, "Held changes"): the spec always says what the user asked for, the Deployment
 // is paused while its candidate is released, and the stable template back from any client ends the release.
@@ -99,23 +99,33 @@ describe('releases driven by the clients people deploy with', () => {
       annotations: { ...RELEASE_ANNOTATIONS, 'sluice.dev/interval': '10s' },
     });
     await setImage(ns, 'example/podinfo:2.0');
-    await eventually('weight 20', async () => {
-      const canary = await canaryPhase(ns, 'Progressing');
-      return canary?.status?.canaryWeight === 20 ? canary : undefined;
-    });
+    await eventually(
+      'weight 20',
+      async () => {
+        const canary = await canaryPhase(ns, 'Progressing');
+        return canary?.status?.canaryWeight === 20 ? canary : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     const canaryReplicas = async (): Promise<number | undefined> =>
       (await getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')).spec.replicas;
     // ceil(4 × 20 / 100) = 1
     expect(await canaryReplicas()).toBe(1);
     await c().kubectl(['scale', 'deployment/podinfo', '-n', ns, '--replicas=10']);
-    const scaled = await eventually('the primary to run 10 stable pods', async () => {
-      const images = await scenario.primaryPodImages(ns);
-      return images.length === 10 ? images : undefined;
-    });
+    const scaled = await eventually(
+      'the primary to run 10 stable pods',
+      async () => {
+        const images = await scenario.primaryPodImages(ns);
+        return images.length === 10 ? images : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(new Set(scaled)).toEqual(new Set(['example/podinfo:1.0']));
     // ceil(10 × 20 / 100) = 2, then ceil(10 × 50 / 100) = 5 at the next step.
-    await eventually('the canary to follow the primary', async () =>
-      (await canaryReplicas()) === 2 ? true : undefined,
+    await eventually(
+      'the canary to follow the primary',
+      async () => ((await canaryReplicas()) === 2 ? true : undefined),
+      { timeoutMs: 60_000 },
     );
     await eventually(
       'the canary to follow the weight',
@@ -123,7 +133,7 @@ describe('releases driven by the clients people deploy with', () => {
         const canary = await canaryPhase(ns, 'Progressing');
         return canary?.status?.canaryWeight === 50 && (await canaryReplicas()) === 5 ? true : undefined;
       },
-      60_000,
+      { timeoutMs: 60_000 },
     );
   });
 
@@ -156,18 +166,24 @@ describe('releases driven by the clients people deploy with', () => {
       canary: { errorRate: 0.6, latencyMs: 0 },
       config: { kind: 'ConfigMap', name: 'podinfo-config' },
     });
-    await eventually('the ConfigMap to be tracked', async () => {
-      const cm = await getJson<ConfigMapJson>(ns, ref);
-      return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
-    });
+    await eventually(
+      'the ConfigMap to be tracked',
+      async () => {
+        const cm = await getJson<ConfigMapJson>(ns, ref);
+        return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     const replicaSets = await scenario.replicaSets(ns);
     await c().kubectl(['patch', ref, '-n', ns, '-p', JSON.stringify({ data: { GREETING: 'hola' } })]);
-    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 120_000);
+    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), { timeoutMs: 120_000 });
     expect(failed.status?.outcome?.reason).toBe('RolledBack');
     const config = await getJson<ConfigMapJson>(ns, ref);
     expect(config.data).toEqual({ GREETING: 'hello' });
-    await eventually('the canary copy to be deleted', async () =>
-      !(await exists(ns, `${ref}-canary`)) ? true : undefined,
+    await eventually(
+      'the canary copy to be deleted',
+      async () => (!(await exists(ns, `${ref}-canary`)) ? true : undefined),
+      { timeoutMs: 60_000 },
     );
     expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
   });
@@ -183,17 +199,25 @@ describe('releases driven by the clients people deploy with', () => {
     });
     await setUp(ns, { config: { kind: 'ConfigMap', name: 'podinfo-config' } });
     await c().apply(configMap('hello'));
-    await eventually('the ConfigMap to be tracked', async () => {
-      const cm = await getJson<ConfigMapJson>(ns, ref);
-      return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
-    });
+    await eventually(
+      'the ConfigMap to be tracked',
+      async () => {
+        const cm = await getJson<ConfigMapJson>(ns, ref);
+        return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     await c().apply(configMap('hola'));
     await releaseRunning(ns);
     await c().apply(configMap('hello'));
-    const canary = await eventually('the release to end as Reverted', async () => {
-      const found = await getJson<CanaryJson>(ns, 'canary/podinfo');
-      return found.status?.outcome?.reason === 'Reverted' ? found : undefined;
-    });
+    const canary = await eventually(
+      'the release to end as Reverted',
+      async () => {
+        const found = await getJson<CanaryJson>(ns, 'canary/podinfo');
+        return found.status?.outcome?.reason === 'Reverted' ? found : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(canary.status?.phase).toBe('Initialized');
     const config = await getJson<ConfigMapJson>(ns, ref);
     expect(config.data).toEqual({ GREETING: 'hello' });
@@ -228,12 +252,16 @@ describe('releases driven by the clients people deploy with', () => {
         }
       },
     });
-    const converted = await eventually('the hold to be converted', async () => {
-      const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-      return d.spec.paused === true && d.metadata.annotations?.['sluice.dev/candidate'] === undefined
-        ? d
-        : undefined;
-    });
+    const converted = await eventually(
+      'the hold to be converted',
+      async () => {
+        const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+        return d.spec.paused === true && d.metadata.annotations?.['sluice.dev/candidate'] === undefined
+          ? d
+          : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(imageOf(converted)).toBe('example/podinfo:2.0');
     await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
       timeoutMs: 130_000,

@@ -6,8 +6,8 @@ import {
   type CanaryJson,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
-import type { SluiceProcess } from '../support/process.js';
+import { type SluiceProcess } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 // Faults during a release on a real control plane (docs/faults.md): Prometheus gone, the API server
 // restarted, the webhook down under either failurePolicy, and a leader stalled past its Lease. Every wait
@@ -30,13 +30,16 @@ describe('a release under faults', () => {
       timeoutMs: 160_000,
     });
   const metricsUnavailable = (ns: string): Promise<CanaryJson> =>
-    eventually('a check that failed for want of metrics', async () => {
-      const canary = await getJson<CanaryJson & { status?: { lastAnalysis?: { error?: { code: string } } } }>(
-        ns,
-        'canary/podinfo',
-      );
-      return canary.status?.lastAnalysis?.error?.code === 'ProviderUnreachable' ? canary : undefined;
-    });
+    eventually(
+      'a check that failed for want of metrics',
+      async () => {
+        const canary = await getJson<
+          CanaryJson & { status?: { lastAnalysis?: { error?: { code: string } } } }
+        >(ns, 'canary/podinfo');
+        return canary.status?.lastAnalysis?.error?.code === 'ProviderUnreachable' ? canary : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
 
   it('halts while Prometheus is down, and finishes the release when it returns before the threshold', async () => {
     const ns = 'prometheus-returns';
@@ -53,11 +56,15 @@ describe('a release under faults', () => {
     expect(halted.status?.canaryWeight).toBe(20);
     expect(halted.status?.failedChecks).toBeGreaterThanOrEqual(1);
     // The condition follows the check on the next step, so that `kubectl wait` and `sluice status` show it.
-    await eventually('ProxyReachable to say MetricsUnreachable', async () => {
-      const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
-      const condition = canary.status?.conditions?.find((x) => x.type === 'ProxyReachable');
-      return condition?.reason === 'MetricsUnreachable' ? condition : undefined;
-    });
+    await eventually(
+      'ProxyReachable to say MetricsUnreachable',
+      async () => {
+        const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
+        const condition = canary.status?.conditions?.find((x) => x.type === 'ProxyReachable');
+        return condition?.reason === 'MetricsUnreachable' ? condition : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(await scenario.eventMessages(ns, 'CheckFailed')).toContain('metrics unavailable');
 
     await prometheus.restart();
@@ -83,7 +90,7 @@ describe('a release under faults', () => {
     const down = Date.now();
     await scenario.data().prometheus.interrupt();
 
-    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 60_000);
+    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), { timeoutMs: 60_000 });
     expect(failed.status?.outcome?.reason).toBe('RolledBack');
     expect(failed.status?.outcome?.message).toContain('2 failed checks (threshold 2)');
     expect(failed.status?.outcome?.message).toContain('metrics unavailable');
@@ -92,8 +99,10 @@ describe('a release under faults', () => {
       ...releaseEvents(scenario.controller(), 'Promoting'),
     ];
     expect(stepsUp.filter((line) => at(line) >= down)).toEqual([]);
-    await eventually('the canary objects to be deleted', async () =>
-      !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+    await eventually(
+      'the canary objects to be deleted',
+      async () => (!(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined),
+      { timeoutMs: 60_000 },
     );
     expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
     expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
@@ -189,17 +198,25 @@ describe('a release under faults', () => {
       expect(through.spec.paused).toBeFalsy();
       expect(through.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
 
-      const warning = await eventually('the ChangeNotHeld Event', async () => {
-        const messages = await scenario.eventMessages(ns, 'ChangeNotHeld');
-        return messages === '' ? undefined : messages;
-      });
+      const warning = await eventually(
+        'the ChangeNotHeld Event',
+        async () => {
+          const messages = await scenario.eventMessages(ns, 'ChangeNotHeld');
+          return messages === '' ? undefined : messages;
+        },
+        { timeoutMs: 60_000 },
+      );
       expect(warning).toContain('without the sluice webhook');
       expect(warning).toContain('without canary analysis');
-      const adopted = await eventually('the change to be taken as stable', async () => {
-        const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-        const stable = d.metadata.annotations?.['sluice.dev/stable-revision'];
-        return stable !== stableBefore ? stable : undefined;
-      });
+      const adopted = await eventually(
+        'the change to be taken as stable',
+        async () => {
+          const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+          const stable = d.metadata.annotations?.['sluice.dev/stable-revision'];
+          return stable !== stableBefore ? stable : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
       await scenario.rolledOut(ns);
       expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:2.0', 'example/podinfo:2.0']);
       await scenario.controllerCaughtUp(ns);
@@ -233,16 +250,21 @@ describe('a release under faults', () => {
       stalled = true;
       await second.waitForLog('leadership', 30_000);
       // The new leader acts: the next check moves the weight on.
-      await eventually('the new leader to step the release', async () =>
-        second.logs.some((l) => l['msg'] === 'releaseEvent') ? true : undefined,
+      await eventually(
+        'the new leader to step the release',
+        async () => (second.logs.some((l) => l['msg'] === 'releaseEvent') ? true : undefined),
+        { timeoutMs: 60_000 },
       );
       const seenBefore = first.logs.length;
       process.kill(pid, 'SIGCONT');
       stalled = false;
-      await eventually('the stalled leader to step down', async () =>
-        first.logs.slice(seenBefore).some((l) => l['msg'] === 'leadership' && l['leading'] === false)
-          ? true
-          : undefined,
+      await eventually(
+        'the stalled leader to step down',
+        async () =>
+          first.logs.slice(seenBefore).some((l) => l['msg'] === 'leadership' && l['leading'] === false)
+            ? true
+            : undefined,
+        { timeoutMs: 60_000 },
       );
       await promoted(ns);
       const after = first.logs.slice(seenBefore).map((l) => l['msg']);

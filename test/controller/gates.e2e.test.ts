@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoadTester, type LoadTester } from '../support/loadtester.js';
 import { RELEASE_ANNOTATIONS, useReleaseScenarios, type DeploymentJson } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // Gates on a real control plane, against the gate server Flagger users run: Flagger's load tester, built from
 // its Go module (hack/loadtester/build.sh). sluice.dev/webhooks points at its /gate/* and /rollback/* paths
@@ -41,7 +41,9 @@ describe('gates with Flagger’s load tester', () => {
     await newImage(ns);
 
     // The gate starts closed: the release waits, and no canary is created while it does.
-    const waiting = await eventually('the release to wait for approval', () => canaryPhase(ns, 'Waiting'));
+    const waiting = await eventually('the release to wait for approval', () => canaryPhase(ns, 'Waiting'), {
+      timeoutMs: 60_000,
+    });
     expect(waiting.status?.failedChecks).toBe(0);
     expect(await scenario.eventMessages(ns, 'WaitingForApproval')).toContain(
       `confirm-rollout gate ${lt}/gate/check answered HTTP 403: Forbidden`,
@@ -49,13 +51,13 @@ describe('gates with Flagger’s load tester', () => {
     expect(await exists(ns, 'deployment/podinfo-canary')).toBe(false);
 
     expect(await loadTester.post('/gate/open', canary)).toBe(202);
-    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'), { timeoutMs: 60_000 });
     // Closed again while the weight steps: the release halts before promotion, and the checks go on.
     expect(await loadTester.post('/gate/close', canary)).toBe(202);
     const held = await eventually(
       'the promotion to wait for approval',
       () => canaryPhase(ns, 'WaitingPromotion'),
-      90_000,
+      { timeoutMs: 90_000 },
     );
     expect(held.status).toMatchObject({ canaryWeight: 50, failedChecks: 0 });
     const paused = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
@@ -69,10 +71,14 @@ describe('gates with Flagger’s load tester', () => {
       'Succeeded',
     );
     // /gate/halt always answers 403: a post-rollout failure is reported and changes nothing.
-    const postRollout = await eventually('the post-rollout failure to be reported', async () => {
-      const messages = await scenario.eventMessages(ns, 'PostRolloutFailed');
-      return messages === '' ? undefined : messages;
-    });
+    const postRollout = await eventually(
+      'the post-rollout failure to be reported',
+      async () => {
+        const messages = await scenario.eventMessages(ns, 'PostRolloutFailed');
+        return messages === '' ? undefined : messages;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(postRollout).toContain(`post-rollout gate ${lt}/gate/halt answered HTTP 403: Forbidden`);
   });
 
@@ -80,7 +86,9 @@ describe('gates with Flagger’s load tester', () => {
     const ns = 'gate-halt';
     await setUp(ns, withGates(`pre-rollout=${loadTester.url}/gate/halt`));
     await newImage(ns);
-    const failed = await eventually('the release to roll back', () => canaryPhase(ns, 'Failed'), 90_000);
+    const failed = await eventually('the release to roll back', () => canaryPhase(ns, 'Failed'), {
+      timeoutMs: 90_000,
+    });
     expect(failed.status).toMatchObject({ failedChecks: 2, canaryWeight: 0 });
     expect(await scenario.eventMessages(ns, 'RolledBack')).toContain(
       `pre-rollout gate ${loadTester.url}/gate/halt answered HTTP 403: Forbidden`,
@@ -95,7 +103,9 @@ describe('gates with Flagger’s load tester', () => {
     await newImage(ns);
     await scenario.releaseRunning(ns);
     expect(await loadTester.post('/rollback/open', { name: 'podinfo', namespace: ns })).toBe(202);
-    const failed = await eventually('the release to roll back', () => canaryPhase(ns, 'Failed'));
+    const failed = await eventually('the release to roll back', () => canaryPhase(ns, 'Failed'), {
+      timeoutMs: 60_000,
+    });
     expect(failed.status?.failedChecks).toBe(0);
     expect(await scenario.eventMessages(ns, 'RolledBack')).toContain(
       `the rollback gate ${loadTester.url}/rollback/check answered 2xx`,

@@ -11,7 +11,7 @@ import {
   useReleaseScenarios,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // sluice under the clients GitOps users run: Helm (v4, built from Go modules) and Flux's own applier
 // (fluxcd/pkg/ssa, as kustomize-controller applies). The spec always says what Git or the chart says, so
@@ -130,11 +130,15 @@ describe('releases under Helm and Flux', () => {
     try {
       await loop.waitForRounds(2);
       await writeRepo(repo, [podinfo(ns, 'example/podinfo:2.0')]);
-      const changed = await eventually('the loop to apply 2.0', async () => {
-        const rounds = loop.rounds();
-        const at = rounds.findIndex((r) => r.actions.some((a) => a.action === 'configured'));
-        return at === -1 ? undefined : at;
-      });
+      const changed = await eventually(
+        'the loop to apply 2.0',
+        async () => {
+          const rounds = loop.rounds();
+          const at = rounds.findIndex((r) => r.actions.some((a) => a.action === 'configured'));
+          return at === -1 ? undefined : at;
+        },
+        { timeoutMs: 60_000 },
+      );
       await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
         timeoutMs: 130_000,
       });
@@ -159,7 +163,9 @@ describe('releases under Helm and Flux', () => {
     try {
       await loop.waitForRounds(1);
       await writeRepo(repo, [podinfo(ns, 'example/podinfo:2.0')]);
-      const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 120_000);
+      const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), {
+        timeoutMs: 120_000,
+      });
       expect(failed.status?.outcome?.reason).toBe('RolledBack');
       const seen = loop.rounds().length;
       const rounds = await loop.waitForRounds(seen + 3);

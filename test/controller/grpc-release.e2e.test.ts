@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RELEASE_ANNOTATIONS, useReleaseScenarios, type DeploymentJson } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // A gRPC service released end to end: `sluice.dev/protocol: grpc` on the Deployment; the data path is a
 // gRPC app v1 behind a real `sluice proxy --app-protocol grpc`, app v2 where the canary Service would be
@@ -20,10 +20,13 @@ describe('a gRPC service on a real control plane', () => {
     const primary = await scenario.getJson<DeploymentJson>(ns, 'deployment/podinfo');
     expect(JSON.stringify(primary.spec.template.spec)).toContain('"SLUICE_APP_PROTOCOL","value":"grpc"');
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const canary = await eventually('the canary Deployment', async () =>
-      (await scenario.exists(ns, 'deployment/podinfo-canary'))
-        ? scenario.getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-        : undefined,
+    const canary = await eventually(
+      'the canary Deployment',
+      async () =>
+        (await scenario.exists(ns, 'deployment/podinfo-canary'))
+          ? scenario.getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
+          : undefined,
+      { timeoutMs: 60_000 },
     );
     // The canary's own proxy speaks gRPC to its app too.
     expect(JSON.stringify(canary.spec.template.spec)).toContain('"SLUICE_APP_PROTOCOL","value":"grpc"');
@@ -44,7 +47,9 @@ describe('a gRPC service on a real control plane', () => {
       canary: { errorRate: 0.6, latencyMs: 0 },
     });
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const failed = await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), 120_000);
+    const failed = await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), {
+      timeoutMs: 120_000,
+    });
     expect(failed.status?.failedChecks).toBe(2);
     expect(await scenario.eventMessages(ns, 'RolledBack')).toMatch(/success rate [\d.]+% < /);
     expect(scenario.data().load.totals().canaryFailures).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RELEASE_ANNOTATIONS, useReleaseScenarios, type CanaryJson } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // Mirroring end to end: `sluice.dev/mirror` on the Deployment, admitted by the webhook; the controller
 // publishes the mirror share at weight 0, the real `sluice proxy` copies the GETs of the load to app v2
@@ -37,10 +37,14 @@ describe('mirroring on a real control plane', () => {
     await scenario.setUp(ns, { annotations: MIRROR_ANNOTATIONS });
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
 
-    const mirroring = await eventually('the mirror phase with one passing check', async () => {
-      const canary = await scenario.getJson<MirrorCanaryJson>(ns, 'canary/podinfo');
-      return canary.status?.phase === 'Mirroring' && canary.status.mirrorChecks === 1 ? canary : undefined;
-    });
+    const mirroring = await eventually(
+      'the mirror phase with one passing check',
+      async () => {
+        const canary = await scenario.getJson<MirrorCanaryJson>(ns, 'canary/podinfo');
+        return canary.status?.phase === 'Mirroring' && canary.status.mirrorChecks === 1 ? canary : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     const totals = scenario.data().load.totals();
     expect(mirroring.status?.route).toMatchObject({ weight: 0, mirror: 50 });
     expect(mirroring.status?.canaryWeight).toBe(0);
@@ -67,7 +71,9 @@ describe('mirroring on a real control plane', () => {
     const ns = 'mirror-bad';
     await scenario.setUp(ns, { annotations: MIRROR_ANNOTATIONS, canary: { errorRate: 0.6, latencyMs: 0 } });
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const failed = await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), 120_000);
+    const failed = await eventually('the rollback', () => scenario.canaryPhase(ns, 'Failed'), {
+      timeoutMs: 120_000,
+    });
     expect(failed.status?.failedChecks).toBe(2);
     expect(await scenario.eventMessages(ns, 'RolledBack')).toMatch(
       /mirrored requests: success rate [\d.]+% </,

@@ -10,7 +10,7 @@ import {
   type ConfigUse,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // The whole release flow on a real control plane (DESIGN.md, "A release, end to end"): the webhook and the
 // controller as local processes under their real identities and RBAC, kwok running the pods, and the data
@@ -70,10 +70,13 @@ describe('a release on a real control plane', () => {
       expect(held.metadata.annotations?.['sluice.dev/paused-by']).toBe('sluice');
       expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
 
-      const canaryDeployment = await eventually('the canary Deployment', async () =>
-        (await exists(ns, 'deployment/podinfo-canary'))
-          ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-          : undefined,
+      const canaryDeployment = await eventually(
+        'the canary Deployment',
+        async () =>
+          (await exists(ns, 'deployment/podinfo-canary'))
+            ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
+            : undefined,
+        { timeoutMs: 60_000 },
       );
       expect(imageOf(canaryDeployment)).toBe('example/podinfo:2.0');
       expect(canaryDeployment.spec.template.metadata?.labels).toMatchObject({
@@ -81,7 +84,9 @@ describe('a release on a real control plane', () => {
         'sluice.dev/role': 'canary',
       });
       expect(await exists(ns, 'service/podinfo-canary')).toBe(true);
-      await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+      await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'), {
+        timeoutMs: 60_000,
+      });
 
       await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
         timeoutMs: 130_000,
@@ -99,10 +104,13 @@ describe('a release on a real control plane', () => {
       expect(canary.status?.stableRevision).toBe(
         held.metadata.annotations?.['sluice.dev/candidate-revision'],
       );
-      await eventually('the canary objects to be deleted', async () =>
-        !(await exists(ns, 'deployment/podinfo-canary')) && !(await exists(ns, 'service/podinfo-canary'))
-          ? true
-          : undefined,
+      await eventually(
+        'the canary objects to be deleted',
+        async () =>
+          !(await exists(ns, 'deployment/podinfo-canary')) && !(await exists(ns, 'service/podinfo-canary'))
+            ? true
+            : undefined,
+        { timeoutMs: 60_000 },
       );
       const totals = scenario.data().load.totals();
       expect(totals?.canaryRequests).toBeGreaterThan(0);
@@ -121,7 +129,7 @@ describe('a release on a real control plane', () => {
     await setUp(ns, { canary: { errorRate: 0.6, latencyMs: 0 } });
     const replicaSets = await scenario.replicaSets(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 120_000);
+    const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), { timeoutMs: 120_000 });
     expect(failed.status?.failedChecks).toBe(2);
     expect(failed.status?.lastAnalysis?.result).toBe('failed');
     expect(failed.status?.conditions?.find((c) => c.type === 'Promoted')?.status).toBe('False');
@@ -132,8 +140,10 @@ describe('a release on a real control plane', () => {
     expect(after.spec.paused).toBe(true);
     expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
     expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
-    await eventually('the canary objects to be deleted', async () =>
-      !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+    await eventually(
+      'the canary objects to be deleted',
+      async () => (!(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined),
+      { timeoutMs: 60_000 },
     );
 
     // Re-applying the same spec keeps the same candidate, which stays failed once the controller has seen it.
@@ -147,11 +157,17 @@ describe('a release on a real control plane', () => {
     expect(status.stdout).toContain('stays paused with revision');
     const retry = await scenario.installed().kubectlSluice(['retry', 'podinfo', '-n', ns]);
     expect(retry.exitCode, retry.stderr).toBe(0);
-    await eventually('the release to start again', () => canaryPhase(ns, 'Progressing'));
-    await eventually('the action to be consumed', async () => {
-      const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
-      return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
+    await eventually('the release to start again', () => canaryPhase(ns, 'Progressing'), {
+      timeoutMs: 60_000,
     });
+    await eventually(
+      'the action to be consumed',
+      async () => {
+        const d = await getJson<DeploymentJson>(ns, 'deployment/podinfo');
+        return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
   });
 
   // kwok plays these images' pods as a kubelet would report them (test/support/kwok-stages.ts).
@@ -168,15 +184,17 @@ describe('a release on a real control plane', () => {
       const replicaSets = await scenario.replicaSets(ns);
       const started = Date.now();
       await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, `podinfo=example/podinfo:${tag}`]);
-      const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), 60_000);
+      const failed = await eventually('the rollback', () => canaryPhase(ns, 'Failed'), { timeoutMs: 60_000 });
       // Two intervals of 5 s, plus the canary's creation and one controller tick.
       expect(Date.now() - started).toBeLessThan(2 * 5_000 + 5_000);
       expect(failed.status?.outcome?.message).toMatch(reason);
       expect(failed.status?.outcome?.message).toContain('did not become ready within 10s');
       const events = await scenario.eventMessages(ns, 'RolledBack');
       expect(events).toMatch(reason);
-      await eventually('the canary objects to be deleted', async () =>
-        !(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+      await eventually(
+        'the canary objects to be deleted',
+        async () => (!(await exists(ns, 'deployment/podinfo-canary')) ? true : undefined),
+        { timeoutMs: 60_000 },
       );
       expect(await scenario.replicaSets(ns)).toEqual(replicaSets);
       expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
@@ -243,10 +261,14 @@ describe('a release on a real control plane', () => {
       const encode = (text: string): string =>
         kind === 'Secret' ? Buffer.from(text).toString('base64') : text;
       await setUp(ns, { config: { kind, name: 'podinfo-config' }, greeting: stable });
-      await eventually(`the ${kind} to be tracked`, async () => {
-        const cm = await getJson<ConfigMapJson>(ns, ref);
-        return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
-      });
+      await eventually(
+        `the ${kind} to be tracked`,
+        async () => {
+          const cm = await getJson<ConfigMapJson>(ns, ref);
+          return cm.metadata.labels?.['sluice.dev/tracked'] === 'true' ? true : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
       await c().kubectl([
         'patch',
         ref,
@@ -262,21 +284,29 @@ describe('a release on a real control plane', () => {
       // A held Secret value never appears in an annotation in clear.
       if (kind === 'Secret') expect(payload.startsWith('sealed.')).toBe(true);
 
-      const copy = await eventually(`the canary copy of the ${kind}`, async () =>
-        (await exists(ns, `${ref}-canary`)) ? getJson<ConfigMapJson>(ns, `${ref}-canary`) : undefined,
+      const copy = await eventually(
+        `the canary copy of the ${kind}`,
+        async () =>
+          (await exists(ns, `${ref}-canary`)) ? getJson<ConfigMapJson>(ns, `${ref}-canary`) : undefined,
+        { timeoutMs: 60_000 },
       );
       expect(decode(copy.data)).toEqual({ GREETING: candidate });
-      const canaryDeployment = await eventually('the canary Deployment', async () =>
-        (await exists(ns, 'deployment/podinfo-canary'))
-          ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-          : undefined,
+      const canaryDeployment = await eventually(
+        'the canary Deployment',
+        async () =>
+          (await exists(ns, 'deployment/podinfo-canary'))
+            ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
+            : undefined,
+        { timeoutMs: 60_000 },
       );
       const from = canaryDeployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')
         ?.envFrom?.[0];
       expect((from?.configMapRef ?? from?.secretRef)?.name).toBe('podinfo-config-canary');
       expect(imageOf(canaryDeployment)).toBe('example/podinfo:1.0');
 
-      await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
+      await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'), {
+        timeoutMs: 60_000,
+      });
       if (kind === 'Secret') await expectSecretNowhere(ns, [stable, candidate]);
       await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {
         timeoutMs: 130_000,
@@ -288,8 +318,10 @@ describe('a release on a real control plane', () => {
       expect(
         primary.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'],
       ).toBeDefined();
-      await eventually('the copy to be deleted', async () =>
-        !(await exists(ns, `${ref}-canary`)) ? true : undefined,
+      await eventually(
+        'the copy to be deleted',
+        async () => (!(await exists(ns, `${ref}-canary`)) ? true : undefined),
+        { timeoutMs: 60_000 },
       );
       if (kind === 'Secret') await expectSecretNowhere(ns, [stable, candidate]);
     },
@@ -299,10 +331,14 @@ describe('a release on a real control plane', () => {
     const ns = 'resume';
     await setUp(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const running = await eventually('weight 20', async () => {
-      const canary = await canaryPhase(ns, 'Progressing');
-      return canary?.status?.canaryWeight === 20 ? canary : undefined;
-    });
+    const running = await eventually(
+      'weight 20',
+      async () => {
+        const canary = await canaryPhase(ns, 'Progressing');
+        return canary?.status?.canaryWeight === 20 ? canary : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     const controller = await scenario.restartController({ kill: true });
     const resumed = await getJson<CanaryJson>(ns, 'canary/podinfo');
     expect(resumed.status?.canaryWeight).toBeGreaterThanOrEqual(20);
@@ -319,9 +355,11 @@ describe('a release on a real control plane', () => {
     const ns = 'opt-out';
     await setUp(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'));
-    await eventually('the canary Deployment', async () =>
-      (await exists(ns, 'deployment/podinfo-canary')) ? true : undefined,
+    await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'), { timeoutMs: 60_000 });
+    await eventually(
+      'the canary Deployment',
+      async () => ((await exists(ns, 'deployment/podinfo-canary')) ? true : undefined),
+      { timeoutMs: 60_000 },
     );
     await c().kubectl(['annotate', 'deployment/podinfo', '-n', ns, 'sluice.dev/canary-']);
     // Opted out, the change is the user's to roll out as written: the pause sluice set is lifted.
@@ -329,12 +367,15 @@ describe('a release on a real control plane', () => {
     expect(out.spec.template.spec.containers.map((c) => c.name)).toEqual(['podinfo']);
     expect(out.metadata.annotations?.['sluice.dev/candidate-revision']).toBeUndefined();
     expect(out.spec.paused).toBeFalsy();
-    await eventually('the canary objects and the Canary to be deleted', async () =>
-      !(await exists(ns, 'deployment/podinfo-canary')) &&
-      !(await exists(ns, 'service/podinfo-canary')) &&
-      !(await exists(ns, 'canary/podinfo'))
-        ? true
-        : undefined,
+    await eventually(
+      'the canary objects and the Canary to be deleted',
+      async () =>
+        !(await exists(ns, 'deployment/podinfo-canary')) &&
+        !(await exists(ns, 'service/podinfo-canary')) &&
+        !(await exists(ns, 'canary/podinfo'))
+          ? true
+          : undefined,
+      { timeoutMs: 60_000 },
     );
     await scenario.rolledOut(ns);
     expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:2.0', 'example/podinfo:2.0']);
@@ -347,19 +388,27 @@ describe('a release on a real control plane', () => {
     const second = await scenario.startReplica('replica-b');
     try {
       await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-      await eventually('weight 20', async () => {
-        const canary = await canaryPhase(ns, 'Progressing');
-        return canary?.status?.canaryWeight === 20 ? true : undefined;
-      });
+      await eventually(
+        'weight 20',
+        async () => {
+          const canary = await canaryPhase(ns, 'Progressing');
+          return canary?.status?.canaryWeight === 20 ? true : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
       const routeOf = async (port: number): Promise<{ version: string; canary: { weight: number } | null }> =>
         (await fetch(`http://127.0.0.1:${port}/v1/routes/${ns}/podinfo`)).json() as Promise<{
           version: string;
           canary: { weight: number } | null;
         }>;
-      const fromSecond = await eventually('the second replica to serve the route', async () => {
-        const route = await routeOf(second.port);
-        return route.canary?.weight === 20 ? route : undefined;
-      });
+      const fromSecond = await eventually(
+        'the second replica to serve the route',
+        async () => {
+          const route = await routeOf(second.port);
+          return route.canary?.weight === 20 ? route : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
       expect((await routeOf(controller.port)).version).toBe(fromSecond.version);
       expect(second.logs.some((l) => l['msg'] === 'leadership' && l['leading'] === true)).toBe(false);
       const metrics = await (await fetch(`http://127.0.0.1:${controller.port}/metrics`)).text();
@@ -387,11 +436,15 @@ describe('a release on a real control plane', () => {
       metadata: { name: 'podinfo-direct', namespace: ns },
       spec: { selector: { app: 'podinfo' }, ports: [{ port: 80, targetPort: 9898 }] },
     });
-    const condition = await eventually('ProxyReachable to be False', async () => {
-      const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
-      const found = canary.status?.conditions?.find((c) => c.type === 'ProxyReachable');
-      return found?.status === 'False' ? found : undefined;
-    });
+    const condition = await eventually(
+      'ProxyReachable to be False',
+      async () => {
+        const canary = await getJson<CanaryJson>(ns, 'canary/podinfo');
+        const found = canary.status?.conditions?.find((c) => c.type === 'ProxyReachable');
+        return found?.status === 'False' ? found : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(condition.reason).toBe('ServiceBypassesProxy');
     const events = await scenario.eventMessages(ns, 'ServiceBypassesProxy');
     expect(events).toContain('podinfo-direct');

@@ -4,7 +4,8 @@ import { LocalCluster } from '../../src/demo/cluster.js';
 import { LocalPlatform, NoCanaryError } from '../../src/demo/local-platform.js';
 import { createRouteHandler, RouteStore } from '../../src/routes/server.js';
 import { listen } from '../../src/server.js';
-import { cleanupAfterEach, closeAll, eventually, get, quietLogger } from '../support/servers.js';
+import { cleanupAfterEach, closeAll, get, quietLogger } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 // The local platform on real servers: two primary pods (sample app v1 + primary proxy) that long-poll a
 // real route server, and a canary pod it starts on demand.
@@ -84,7 +85,9 @@ describe('the local platform', () => {
       candidateRevision: null,
       primaryReady: false,
     });
-    await eventually(async () => (await platform.observe()).primaryReady, 5_000, 'primaries on v2');
+    await eventually('primaries on v2', async () => (await platform.observe()).primaryReady, {
+      timeoutMs: 5_000,
+    });
 
     await platform.apply({ type: 'setRoute', route: null });
     await platform.apply({ type: 'deleteCanary' });

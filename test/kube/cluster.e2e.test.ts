@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/processes.js';
 import { kwokNodeName, pinnedKubernetesVersion, useCluster } from '../support/kube.js';
+import { eventually } from '../support/eventually.js';
 
 // The harness itself, before anything of sluice runs on it: a real control plane, Pods that reach Running on
 // the kwok node, and a webhook on 127.0.0.1 that the apiserver calls.
@@ -151,7 +151,7 @@ describe('the test control plane', () => {
           ],
           {},
         );
-      await waitFor(
+      await eventually(
         'the webhook configuration to take effect',
         async () => (await labelsOfDryRun()).includes('mutated'),
         {

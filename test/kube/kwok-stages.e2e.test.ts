@@ -6,7 +6,6 @@ import {
   type ContainerStatusObject,
   type PodObject,
 } from '../../src/kube/pods.js';
-import { waitFor } from '../support/processes.js';
 import {
   CRASHLOOP_EXIT_CODE,
   failingImage,
@@ -14,6 +13,7 @@ import {
   useCluster,
   type FailingTag,
 } from '../support/kube.js';
+import { eventually } from '../support/eventually.js';
 
 // kwok's stages for pods that cannot start (test/support/kwok-stages.ts), read back through the API: each
 // image tag gives the pod status a kubelet would report, and src/kube/pods.ts reads the kubelet's reason from
@@ -56,7 +56,7 @@ describe('kwok playing pods that cannot start', () => {
     ready: (pod: PodObject) => boolean,
   ): Promise<PodObject> => {
     let found: PodObject | undefined;
-    await waitFor(
+    await eventually(
       `${name}: ${what}`,
       async () => {
         const [pod, ...more] = await pods(name);
@@ -226,7 +226,7 @@ describe('kwok playing pods that cannot start', () => {
     for (const name of ['unpullable', 'crashloop', 'never-ready', 'proxy-first']) {
       await c.kubectl(['delete', 'deployment', name, '-n', NAMESPACE, '--wait=true']);
     }
-    await waitFor(
+    await eventually(
       'the failing pods to be gone',
       async () => {
         const left = JSON.parse(await c.kubectl(['get', 'pods', '-n', NAMESPACE, '-o', 'json'])) as {

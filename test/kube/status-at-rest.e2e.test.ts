@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useReleaseScenarios, type CanaryJson } from '../support/podinfo-release.js';
-import { eventually } from '../support/sluice-on-cluster.js';
 import { sampleValue } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 // The controller on a real control plane writes a Canary's status only when it changed: a release at rest
 // is looked at every tick (500 ms here) and on every watch event, and none of those looks writes. Each
@@ -36,8 +36,10 @@ describe('a release at rest', () => {
   /** Waits until the controller has finished `count` more looks than it had now. */
   async function moreReconciles(count: number): Promise<void> {
     const target = (await reconciles()) + count;
-    await eventually(`${count} more reconciles`, async () =>
-      (await reconciles()) >= target ? true : undefined,
+    await eventually(
+      `${count} more reconciles`,
+      async () => ((await reconciles()) >= target ? true : undefined),
+      { timeoutMs: 60_000 },
     );
   }
 

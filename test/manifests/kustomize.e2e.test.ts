@@ -10,8 +10,8 @@ import { decodeCandidate, isSealed, parseSealKey } from '../../src/candidate.js'
 import { PROXY_CONTAINER } from '../../src/injection/shape.js';
 import { useCluster, type Cluster } from '../support/kube.js';
 import { exampleDirs, manifestsDir as manifests } from '../support/manifests.js';
-import { runSluice, type SluiceProcess } from '../support/process.js';
-import { freePort, waitFor } from '../support/processes.js';
+import { runSluice, type SluiceProcess, freePort } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 interface KubeObject {
   apiVersion: string;
@@ -291,9 +291,13 @@ describe('the kustomize base', () => {
           'jsonpath={.data.ca\\.crt}',
         ]);
         expect(ca).not.toBe('');
-        await waitFor('caBundle on every webhook', async () => (await caBundles(c)).every((b) => b === ca), {
-          timeoutMs: 20_000,
-        });
+        await eventually(
+          'caBundle on every webhook',
+          async () => (await caBundles(c)).every((b) => b === ca),
+          {
+            timeoutMs: 20_000,
+          },
+        );
         expect(await caBundles(c)).toHaveLength(2);
 
         await c.kubectl(['apply', '--server-side', '-k', manifests]);
@@ -322,7 +326,7 @@ describe('the kustomize base', () => {
           await c.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
           await c.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } });
           // The API server picks up a changed configuration within a moment.
-          await waitFor('the API server calling the webhook', () => dryRunInjects(c, namespace), {
+          await eventually('the API server calling the webhook', () => dryRunInjects(c, namespace), {
             timeoutMs: 20_000,
           });
         });

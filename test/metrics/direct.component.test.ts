@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DirectProvider } from '../../src/metrics/direct.js';
 import type { RunningProxy } from '../../proxy/proxy.js';
 import { ProviderUnreachableError } from '../../src/metrics/errors.js';
-import { cleanupAfterEach, eventually, metricsText, sampleValue } from '../support/servers.js';
+import { cleanupAfterEach, metricsText, sampleValue } from '../support/servers.js';
 import { type ReleaseRig, startReleaseRig } from '../support/release.js';
+import { eventually } from '../support/eventually.js';
 
 const { defer } = cleanupAfterEach(afterEach);
 const target = { namespace: 'shop', deployment: 'podinfo' };
@@ -50,7 +51,7 @@ describe('the direct provider', () => {
         0,
       );
     };
-    await eventually(async () => (await copies()) === 200, 5_000, 'every copy answered');
+    await eventually('every copy answered', async () => (await copies()) === 200, { timeoutMs: 5_000 });
     const at = Date.now();
     const query = { target, windowMs: at - start, quantiles: [0.5], at };
     const mirrored = await provider.measure({ ...query, canaryTraffic: 'mirrored' });

@@ -5,7 +5,8 @@ import { PrometheusProvider } from '../../src/metrics/prometheus.js';
 import type { ReleaseMetrics } from '../../src/metrics/provider.js';
 import { echoClient, startGrpcApp, unary, type EchoClient, type GrpcApp } from '../support/grpc.js';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
-import { eventually, startTestProxy } from '../support/servers.js';
+import { startTestProxy } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * A gRPC canary whose failures are HTTP 200 with a grpc-status: a real Prometheus scrapes the primary's
@@ -55,15 +56,17 @@ beforeAll(async () => {
 
   // Every series (OK and failed, each side) exists before the window opens.
   await load(8);
-  await eventually(async () => ((await prometheus.value(SCRAPED)) ?? 0) >= 16, 20_000, 'the warm-up scrape');
+  await eventually('the warm-up scrape', async () => ((await prometheus.value(SCRAPED)) ?? 0) >= 16, {
+    timeoutMs: 20_000,
+  });
   const start = Date.now();
   await directProvider.scrape(target);
   await new Promise((r) => setTimeout(r, 2_500));
   await load(CALLS);
   await eventually(
-    async () => ((await prometheus.value(SCRAPED)) ?? 0) >= 16 + 2 * CALLS,
-    20_000,
     'the load scrape',
+    async () => ((await prometheus.value(SCRAPED)) ?? 0) >= 16 + 2 * CALLS,
+    { timeoutMs: 20_000 },
   );
   await new Promise((r) => setTimeout(r, 1_500));
   const at = Date.now();

@@ -3,9 +3,10 @@ import { DirectProvider } from '../../src/metrics/direct.js';
 import { BadQueryError, NoValuesError, ProviderUnreachableError } from '../../src/metrics/errors.js';
 import { PrometheusProvider } from '../../src/metrics/prometheus.js';
 import type { ReleaseMetrics } from '../../src/metrics/provider.js';
-import { eventually, startUpstream, type Upstream } from '../support/servers.js';
+import { startUpstream, type Upstream } from '../support/servers.js';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { type ReleaseRig, type Tally, startReleaseRig } from '../support/release.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * A real Prometheus scrapes two primary proxies and a canary proxy while real load passes through them to
@@ -56,7 +57,7 @@ const SCRAPED_TOTAL = 'sum(sluice_proxy_requests_total{role="primary"})';
 async function scrapesOfEveryTarget(n: number, what: string): Promise<void> {
   const scrapes = async () => (await prometheus.value('min(count_over_time(up[10m]))')) ?? 0;
   const start = await scrapes();
-  await eventually(async () => (await scrapes()) >= start + n, 20_000, what);
+  await eventually(what, async () => (await scrapes()) >= start + n, { timeoutMs: 20_000 });
 }
 
 beforeAll(async () => {
@@ -71,9 +72,9 @@ beforeAll(async () => {
   await release.load(WARM_UP);
   let warmTotal = 0;
   await eventually(
-    async () => (warmTotal = (await prometheus.value(SCRAPED_TOTAL)) ?? 0) >= WARM_UP,
-    20_000,
     'prometheus to scrape the warm-up',
+    async () => (warmTotal = (await prometheus.value(SCRAPED_TOTAL)) ?? 0) >= WARM_UP,
+    { timeoutMs: 20_000 },
   );
   const start = Date.now();
   await directProvider.scrape(target);
@@ -84,9 +85,9 @@ beforeAll(async () => {
   sent = await release.load(600, 6);
   const expected = warmTotal + 600;
   await eventually(
-    async () => ((await prometheus.value(SCRAPED_TOTAL)) ?? 0) >= expected,
-    20_000,
     'prometheus to scrape the load',
+    async () => ((await prometheus.value(SCRAPED_TOTAL)) ?? 0) >= expected,
+    { timeoutMs: 20_000 },
   );
   await scrapesOfEveryTarget(1, 'one more scrape after the load');
   const at = Date.now();

@@ -7,9 +7,9 @@ import { runCheck, type Check } from '../../src/release/check.js';
 import { withTemplateMetrics } from '../../src/release/custom-metrics.js';
 import { quantilesOf } from '../../src/release/machine.js';
 import { initialStatus } from '../../src/release/status.js';
-import { eventually } from '../support/servers.js';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { type ReleaseRig, startReleaseRig } from '../support/release.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * Metric templates and objectives relative to the primary against a real Prometheus scraping real proxies:
@@ -75,16 +75,16 @@ beforeAll(async () => {
   const start = Date.now();
   await release.load(100);
   await eventually(
-    async () => ((await prometheus.value('sum(sluice_proxy_requests_total{role="primary"})')) ?? 0) >= 100,
-    20_000,
     'prometheus to scrape the warm-up',
+    async () => ((await prometheus.value('sum(sluice_proxy_requests_total{role="primary"})')) ?? 0) >= 100,
+    { timeoutMs: 20_000 },
   );
   const sent = await release.load(400, 6);
   const total = 500;
   await eventually(
-    async () => ((await prometheus.value('sum(sluice_proxy_requests_total{role="primary"})')) ?? 0) >= total,
-    20_000,
     'prometheus to scrape the load',
+    async () => ((await prometheus.value('sum(sluice_proxy_requests_total{role="primary"})')) ?? 0) >= total,
+    { timeoutMs: 20_000 },
   );
   expect(sent.canary).toBeGreaterThan(100);
   at = Date.now();

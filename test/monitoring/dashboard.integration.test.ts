@@ -15,7 +15,7 @@ import {
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { startReleaseRig, type ReleaseRig } from '../support/release.js';
 import { closeAll } from '../support/servers.js';
-import { waitFor } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 // The dashboard's queries on a real Prometheus that loaded manifests/monitoring/rules.yaml and scraped
 // real proxies (a primary sending half its traffic to a canary) and the controller's metrics exporter with
@@ -66,7 +66,7 @@ beforeAll(async () => {
   prometheus = await startPrometheus(targets, { ruleFiles: [`${monitoringDir}rules.yaml`] });
   await rig.load(200);
   // The traffic recording rule evaluates every second: once it has a value, scrapes and rules are in.
-  await waitFor(
+  await eventually(
     'the proxies and the controller scraped, and the traffic rules recorded',
     async () =>
       (await prometheus.value('count(namespace_deployment_destination:sluice_proxy_requests:rate5m)')) ===

@@ -8,8 +8,8 @@ import { manifestsDir } from '../support/manifests.js';
 import { createNodeNetwork, type NodeNetwork } from '../support/node-network.js';
 import { startRealNode, type RealNode } from '../support/node.js';
 import { RELEASE_ANNOTATIONS, type CanaryJson } from '../support/podinfo-release.js';
-import { waitFor } from '../support/processes.js';
 import { getOnce, startLoad, type LoadStats } from '../support/service-load.js';
+import { eventually } from '../support/eventually.js';
 
 // sluice installed as docs/install.md says, on a node that runs containers: `kubectl apply -k` of an overlay
 // of manifests/ that only renames the image (built from the Dockerfile), the webhook and the controller in
@@ -179,7 +179,7 @@ describe('sluice installed from manifests/ on a node that runs containers', () =
       'sluice-controller',
       'sluice-controller',
     ]);
-    await waitFor(
+    await eventually(
       'the webhook to patch caBundle',
       async () =>
         (
@@ -268,7 +268,7 @@ describe('sluice installed from manifests/ on a node that runs containers', () =
     const weights = new Set<number>();
     try {
       await newVersion('release-2');
-      await waitFor(
+      await eventually(
         'the release to be promoted',
         async () => {
           const status = (await canary()).status;
@@ -308,7 +308,7 @@ describe('sluice installed from manifests/ on a node that runs containers', () =
     const [victim] = await pods(NAMESPACE, 'app=podinfo');
     if (!victim) throw new Error('no podinfo pod');
     const load = startLoad(url, [{ path: '/' }], { concurrency: 4, maxRequests: 20_000, maxMs: 240_000 });
-    await waitFor('the load to start', () => Promise.resolve(load.stats.sent > 50), { timeoutMs: 30_000 });
+    await eventually('the load to start', () => Promise.resolve(load.stats.sent > 50), { timeoutMs: 30_000 });
     // Returns once the pod is gone: its proxy and app stopped, its endpoint removed.
     await c().kubectl(
       ['delete', 'pod', victim.metadata.name, '-n', NAMESPACE, '--wait=true', '--timeout=120s'],
@@ -335,7 +335,7 @@ describe('sluice installed from manifests/ on a node that runs containers', () =
     );
     try {
       await newVersion('release-3');
-      await waitFor('the rollback', async () => (await canary()).status?.phase === 'Failed', {
+      await eventually('the rollback', async () => (await canary()).status?.phase === 'Failed', {
         timeoutMs: 240_000,
         intervalMs: 500,
       }).catch(async (err: Error) => {
@@ -361,7 +361,7 @@ describe('sluice installed from manifests/ on a node that runs containers', () =
     const expected = JSON.stringify({ status: 200, route: 'primary', message });
     let inARow = 0;
     let last = '';
-    await waitFor(
+    await eventually(
       `the podinfo Service to answer through the proxies with ${message}`,
       async () => {
         last = JSON.stringify(await getOnce(url, { path: '/' }));

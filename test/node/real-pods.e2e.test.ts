@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/kube.js';
 import { startRealNode, type RealNode } from '../support/node.js';
-import { freePort, ManagedProcess, waitFor } from '../support/processes.js';
+import { freePort, ManagedProcess } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 // The minimum proof that the e2e tier can run real containers: podinfo, built from its Go module into an
 // image of its own and imported into the node's containerd, runs as a Deployment on the real node, and its
@@ -72,7 +73,7 @@ describe('a real node', () => {
     expect(podIP.startsWith(node.podSubnet.replace(/0\/24$/, ''))).toBe(true);
 
     let answer: { status: number; body: string } | undefined;
-    await waitFor(
+    await eventually(
       `podinfo on ${podIP}:9898`,
       async () => {
         answer = await httpGet(`http://${podIP}:9898/`);
@@ -116,7 +117,7 @@ describe('a real node', () => {
     );
     try {
       let answer: { status: number; body: string } | undefined;
-      await waitFor(
+      await eventually(
         `podinfo through port-forward on 127.0.0.1:${port}`,
         async () => {
           answer = await httpGet(`http://127.0.0.1:${port}/`);

@@ -5,6 +5,7 @@ import type { BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { browserTestsRun, launchChromium } from '../support/chromium.js';
 import { FAST, runDemo, STALL_TOLERANT, type DemoRun } from '../support/demo.js';
+import { eventually } from '../support/eventually.js';
 
 // The live page in a real headless Chromium (Debian's), following a whole release of `sluice demo`.
 
@@ -34,18 +35,18 @@ describe.skipIf(!runs)('the live page', () => {
     await expect.poll(() => page.title()).toBe('sluice · live release');
 
     const weights = new Set<number>();
-    let phase = '';
-    const deadline = Date.now() + 60_000;
-    while (phase !== 'Succeeded' && Date.now() < deadline) {
-      phase = (await page.locator('body').getAttribute('data-phase')) ?? '';
-      weights.add(Number(await page.locator('body').getAttribute('data-weight')));
-      await page.waitForTimeout(150);
-    }
-    expect(phase).toBe('Succeeded');
+    // Every weight the page shows on its way to the end is collected while waiting for that end.
+    await eventually(
+      'the page to show the release succeeded',
+      async () => {
+        weights.add(Number(await page.locator('body').getAttribute('data-weight')));
+        return (await page.locator('body').getAttribute('data-phase')) === 'Succeeded';
+      },
+      { timeoutMs: 60_000, intervalMs: 150 },
+    );
     expect([...weights].filter((w) => w > 0).length).toBeGreaterThanOrEqual(3);
 
-    await page.waitForTimeout(600);
-    expect(await page.locator('#phase').textContent()).toBe('Succeeded · promoted');
+    await expect.poll(() => page.locator('#phase').textContent()).toBe('Succeeded · promoted');
     expect(await page.locator('#weight-chart .check-mark').count()).toBeGreaterThanOrEqual(6);
     const line = (await page.locator('#weight-chart .weight-line').getAttribute('d')) ?? '';
     expect(line.split('L').length).toBeGreaterThan(10);

@@ -4,7 +4,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listen } from '../../src/server.js';
 import {
   closeAll,
-  eventually,
   get,
   load,
   metricsText,
@@ -13,6 +12,7 @@ import {
   startTestProxy,
   cleanupAfterEach,
 } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 const { app, defer } = cleanupAfterEach(afterEach);
 
@@ -94,11 +94,11 @@ describe('when the route server goes away', () => {
     const routes = await startRouteServer();
     const proxy = await proxyFor(primary.port, { controlUrl: routes.url, routeTtlMs: 1_500 });
     const published = routes.store.set('shop', 'podinfo', { url: canary.url, weight: 100 });
-    await eventually(() => proxy.route().version === published.version);
+    await eventually('condition', () => proxy.route().version === published.version);
     await routes.close();
     // Within the TTL: still on the last table.
     expect((await get(`http://127.0.0.1:${proxy.port}/`)).body).toBe('v2');
-    await eventually(() => proxy.route().canary === null, 5_000, 'the all-local fallback');
+    await eventually('the all-local fallback', () => proxy.route().canary === null, { timeoutMs: 5_000 });
     expect((await get(`http://127.0.0.1:${proxy.port}/`)).body).toBe('v1');
     const metrics = await metricsText(proxy);
     expect(sampleValue(metrics, 'sluice_proxy_route_stale')).toBe(1);
@@ -137,11 +137,13 @@ describe('invalid route tables', () => {
     const port = await listen(server, 0, '127.0.0.1');
     defer(() => closeAll(server));
     const proxy = await proxyFor(primary.port, { controlUrl: `http://127.0.0.1:${port}` });
-    await eventually(() => proxy.route().version === 'good');
+    await eventually('condition', () => proxy.route().version === 'good');
     body = { version: 'bad', canary: badCanary };
     // The proxy remembers a rejected version so as not to spin on it: its poll that names it proves that it
     // has read the bad table and decided on it.
-    await eventually(() => pollsAfterBad > 0, 10_000, 'the proxy to poll again after the bad table');
+    await eventually('the proxy to poll again after the bad table', () => pollsAfterBad > 0, {
+      timeoutMs: 10_000,
+    });
     expect(proxy.route().version).toBe('good');
     expect((await get(`http://127.0.0.1:${proxy.port}/`)).body).toBe('v2');
   });
@@ -187,11 +189,12 @@ describe('connections', () => {
     const pending = fetch(`http://127.0.0.1:${proxy.port}/hang`, { signal: controller.signal }).catch(
       () => 'aborted',
     );
-    await eventually(() => primary.requests === 1);
+    await eventually('condition', () => primary.requests === 1);
     controller.abort();
     expect(await pending).toBe('aborted');
-    await eventually(() => aborted, 5_000, 'the app to see the abort');
+    await eventually('the app to see the abort', () => aborted, { timeoutMs: 5_000 });
     await eventually(
+      'condition',
       async () => sampleValue(await metricsText(proxy), 'sluice_proxy_requests_total', { code: '499' }) === 1,
     );
   });

@@ -2,14 +2,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen } from '../../src/server.js';
-import {
-  cleanupAfterEach,
-  eventually,
-  get,
-  metricsText,
-  sampleValue,
-  startTestProxy,
-} from '../support/servers.js';
+import { cleanupAfterEach, get, metricsText, sampleValue, startTestProxy } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * HTTP/1.1 as the proxy frames it on each leg: bodies by length or in chunks, HTTP/1.0 clients,
@@ -288,7 +282,7 @@ describe('what the review of the raw-socket proxy found', () => {
       canary: { url: `http://127.0.0.1:${silentPort}`, weight: 100, match: [], segment: [], sticky: null },
     });
     const pending = get(`http://127.0.0.1:${proxy.port}/`);
-    await eventually(() => received > 0, 5_000, 'the request to reach the canary');
+    await eventually('the request to reach the canary', () => received > 0, { timeoutMs: 5_000 });
     proxy.applyRoute({ version: 'none', canary: null });
     const answer = await pending;
     expect(answer.body).toBe('v1');

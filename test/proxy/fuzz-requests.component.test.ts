@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProxyProcess } from '../support/process.js';
+import { runProxyProcess } from '../support/processes.js';
 import { hostileRequests, sendHostile, SMUGGLED_PATH, type Outcome } from '../support/hostile-http.js';
 import { seededRandom } from '../support/random.js';
 import { get, startUpstream, type Upstream } from '../support/servers.js';

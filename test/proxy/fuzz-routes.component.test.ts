@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../src/server.js';
 import { routeTableSchema } from '../../src/routes/table.js';
 import { jsonFuzzer } from '../support/json-fuzz.js';
-import { runProxyProcess } from '../support/process.js';
+import { runProxyProcess } from '../support/processes.js';
 import { seededRandom } from '../support/random.js';
-import { closeAll, eventually, get, startUpstream, type Upstream } from '../support/servers.js';
+import { closeAll, get, startUpstream, type Upstream } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * Malformed route tables (issue 17), through the proxy's real route client: a route server that answers
@@ -221,9 +222,9 @@ describe('fuzzing the proxy with route tables', () => {
       const flows = Array.from({ length: 4 }, traffic);
       await allServed;
       await eventually(
-        () => proxy.logs.some((l) => l['msg'] === 'routeApplied' && l['version'] === 'final'),
-        10_000,
         'the final table applied',
+        () => proxy.logs.some((l) => l['msg'] === 'routeApplied' && l['version'] === 'final'),
+        { timeoutMs: 10_000 },
       );
       stop = true;
       await Promise.all(flows);

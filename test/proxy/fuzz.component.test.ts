@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../src/server.js';
-import { runProxyProcess } from '../support/process.js';
+import { runProxyProcess } from '../support/processes.js';
 import { closeAll, get, startUpstream, type Upstream } from '../support/servers.js';
 import { seededRandom } from '../support/random.js';
 

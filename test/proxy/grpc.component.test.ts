@@ -11,13 +11,13 @@ import {
   type GrpcApp,
 } from '../support/grpc.js';
 import {
-  eventually,
   metricsText,
   sampleValue,
   startRouteServer,
   startTestProxy,
   type RouteServer,
 } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 // A gRPC app behind a primary proxy fed by a real route server, and a canary app behind a canary-role
 // proxy: both proxies told the app speaks gRPC, as the webhook tells them.
@@ -62,7 +62,9 @@ async function publish(canary: Partial<RouteCanaryInput> | null): Promise<void> 
     'podinfo',
     canary === null ? null : { url: `http://127.0.0.1:${canaryProxy.port}`, weight: 0, ...canary },
   );
-  await eventually(() => proxy.route().version === table.version, 5_000, `route ${table.version}`);
+  await eventually(`route ${table.version}`, () => proxy.route().version === table.version, {
+    timeoutMs: 5_000,
+  });
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -153,7 +155,9 @@ describe('gRPC through the proxy', () => {
       (e: unknown) => e,
     )) as grpc.ServiceError;
     expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    await eventually(() => primaryApp.cancelled > cancelled, 2_000, 'the app to see the cancel');
+    await eventually('the app to see the cancel', () => primaryApp.cancelled > cancelled, {
+      timeoutMs: 2_000,
+    });
     const after = await metricsText(proxy);
     expect(
       sampleValue(after, 'sluice_proxy_requests_total', { grpc_status: '4' }) -
@@ -174,7 +178,9 @@ describe('gRPC through the proxy', () => {
     call.on('error', () => undefined);
     call.cancel();
     expect((await status).code).toBe(grpc.status.CANCELLED);
-    await eventually(() => primaryApp.cancelled > cancelled, 2_000, 'the app to see the cancel');
+    await eventually('the app to see the cancel', () => primaryApp.cancelled > cancelled, {
+      timeoutMs: 2_000,
+    });
   });
 
   it('sends `traffic: test` calls to the canary at weight 0, and says so', async () => {
@@ -211,7 +217,7 @@ describe('gRPC through the proxy', () => {
   it('falls back to the local app when the canary cannot be reached, and counts it', async () => {
     const before = await metricsText(proxy);
     const table = routes.store.set('shop', 'podinfo', { url: 'http://127.0.0.1:1', weight: 100 });
-    await eventually(() => proxy.route().version === table.version, 5_000, 'route');
+    await eventually('route', () => proxy.route().version === table.version, { timeoutMs: 5_000 });
     const { reply } = await unary(client, 'x');
     expect(reply).toBe('v1|x');
     const after = await metricsText(proxy);

@@ -3,14 +3,8 @@ import http2 from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProxyConfig, RunningProxy } from '../../proxy/proxy.js';
 import { echoClient, echoService, grpc, startGrpcApp, unary } from '../support/grpc.js';
-import {
-  cleanupAfterEach,
-  eventually,
-  get,
-  metricsText,
-  sampleValue,
-  startTestProxy,
-} from '../support/servers.js';
+import { cleanupAfterEach, get, metricsText, sampleValue, startTestProxy } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 const { defer, app } = cleanupAfterEach(afterEach);
 
@@ -242,7 +236,7 @@ describe('resets pass both ways', () => {
     stream.on('error', () => undefined);
     await new Promise((resolve) => stream.once('data', resolve));
     stream.close(http2.constants.NGHTTP2_CANCEL);
-    await eventually(() => upstreamCode !== undefined, 2_000, 'the app stream to close');
+    await eventually('the app stream to close', () => upstreamCode !== undefined, { timeoutMs: 2_000 });
     expect(upstreamCode).toBe(http2.constants.NGHTTP2_CANCEL);
     const text = await metricsText(proxy);
     expect(sampleValue(text, 'sluice_proxy_requests_total', { code: '499' })).toBe(1);
@@ -296,7 +290,7 @@ describe('drain', () => {
         (err, reply) => (err ? reject(err) : resolve((reply as Buffer).toString())),
       ),
     );
-    await eventually(() => grpcApp.calls > 0, 2_000, 'the call to reach the app');
+    await eventually('the call to reach the app', () => grpcApp.calls > 0, { timeoutMs: 2_000 });
     const drained = proxy.drain();
     await goaway;
     expect(await slow).toBe('v1|sleep:300');

@@ -1,7 +1,8 @@
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runProxyProcess } from '../support/process.js';
-import { cleanupAfterEach, eventually, get, startRouteServer } from '../support/servers.js';
+import { runProxyProcess } from '../support/processes.js';
+import { cleanupAfterEach, get, startRouteServer } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * A match regex that a backtracking engine needs exponential time for, against the header that
@@ -52,9 +53,9 @@ describe('header matching', () => {
     ]);
     defer(() => proxy.stop());
     await eventually(
-      () => proxy.logs.some((l) => l['msg'] === 'routeApplied' && l['version'] === table.version),
-      10_000,
       `route ${table.version} applied`,
+      () => proxy.logs.some((l) => l['msg'] === 'routeApplied' && l['version'] === table.version),
+      { timeoutMs: 10_000 },
     );
     const url = `http://127.0.0.1:${proxy.port}/`;
 

@@ -6,7 +6,6 @@ import type { RouteCanaryInput } from '../../src/routes/table.js';
 import { freePort } from '../support/processes.js';
 import {
   cleanupAfterEach,
-  eventually,
   get,
   load,
   metricsText,
@@ -17,6 +16,7 @@ import {
   type RouteServer,
   type Upstream,
 } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 // One primary app behind a primary proxy fed by a real route server; the canary app behind a canary-role
 // proxy, as in a cluster. Each test publishes the table it needs.
@@ -77,7 +77,9 @@ async function primaryProxy(
     weight: 0,
     ...canary,
   });
-  await eventually(() => proxy.route().version === table.version, 5_000, `route ${table.version}`);
+  await eventually(`route ${table.version}`, () => proxy.route().version === table.version, {
+    timeoutMs: 5_000,
+  });
   return { proxy, url: `http://127.0.0.1:${proxy.port}/`, deployment };
 }
 
@@ -94,7 +96,9 @@ describe('mirroring copies requests to the canary and drops its answers', () => 
     expect(byBody.get('v1')).toBe(n);
 
     // Every copy answered and counted: the canary saw exactly what the proxy counts as mirrored.
-    await eventually(async () => (await mirrored(proxy, { code: '200' })) === seen.length, 10_000, 'copies');
+    await eventually('copies', async () => (await mirrored(proxy, { code: '200' })) === seen.length, {
+      timeoutMs: 10_000,
+    });
     const bound = 5 * Math.sqrt(n * 0.25 * 0.75);
     expect(Math.abs(seen.length - n * 0.25)).toBeLessThanOrEqual(bound);
     // The canary's proxy takes the hop header off; the mirror header reaches the app.
@@ -118,7 +122,7 @@ describe('mirroring copies requests to the canary and drops its answers', () => 
 
     // Copies start as their request is forwarded, in order: once the last is counted, any copy of the
     // earlier ones would have been too.
-    await eventually(async () => (await mirrored(proxy)) === 3, 5_000, 'three copies');
+    await eventually('three copies', async () => (await mirrored(proxy)) === 3, { timeoutMs: 5_000 });
     expect(seen.map((s) => s.method).sort()).toEqual(['GET', 'HEAD', 'OPTIONS']);
   });
 
@@ -128,19 +132,21 @@ describe('mirroring copies requests to the canary and drops its answers', () => 
     expect(tested.body).toBe('v2');
     expect(tested.headers['x-sluice-route']).toBe('canary');
     expect((await get(url)).body).toBe('v1');
-    await eventually(async () => (await mirrored(proxy)) === 1, 5_000, 'one copy');
+    await eventually('one copy', async () => (await mirrored(proxy)) === 1, { timeoutMs: 5_000 });
     expect(seen.map((s) => s.mirror)).toEqual([undefined, '1']);
   });
 
   it('stops copying when the table no longer mirrors', async () => {
     const { proxy, url, deployment } = await primaryProxy({ mirror: 100 });
     await get(url);
-    await eventually(async () => (await mirrored(proxy)) === 1, 5_000, 'one copy');
+    await eventually('one copy', async () => (await mirrored(proxy)) === 1, { timeoutMs: 5_000 });
     const table = routes.store.set('shop', deployment, {
       url: `http://127.0.0.1:${canaryProxy.port}`,
       weight: 0,
     });
-    await eventually(() => proxy.route().version === table.version, 5_000, 'route without mirror');
+    await eventually('route without mirror', () => proxy.route().version === table.version, {
+      timeoutMs: 5_000,
+    });
     // Requests are forwarded one at a time on a connection, and a copy starts as its request is
     // forwarded: once the last answer is in, a copy of any of them would have been counted.
     for (let i = 0; i < 20; i++) expect((await get(url)).body).toBe('v1');
@@ -177,14 +183,16 @@ describe('a canary that fails the copies costs the user nothing', () => {
     // Every user answered by the primary while no copy was answered: none of them waited on a copy.
     expect(statuses.get(200)).toBe(n);
     expect(byBody.get('v1')).toBe(n);
-    await eventually(() => copies === 8, 5_000, 'the canary holding eight copies');
+    await eventually('the canary holding eight copies', () => copies === 8, { timeoutMs: 5_000 });
     expect(await mirrored(proxy)).toBe(0);
     const text = await metricsText(proxy);
     expect(sampleValue(text, 'sluice_proxy_mirror_dropped_total')).toBe(n - 8);
 
     // Once the canary lets go, the held copies count as its failures, under their own label.
     for (const socket of held) socket.destroy();
-    await eventually(async () => (await mirrored(proxy, { code: '502' })) === 8, 5_000, 'held copies cut');
+    await eventually('held copies cut', async () => (await mirrored(proxy, { code: '502' })) === 8, {
+      timeoutMs: 5_000,
+    });
   });
 
   it('counts copies to a canary that is down as its errors, and answers every user', async () => {
@@ -193,7 +201,9 @@ describe('a canary that fails the copies costs the user nothing', () => {
     const { byBody, statuses } = await load(url, n, 4);
     expect(statuses.get(200)).toBe(n);
     expect(byBody.get('v1')).toBe(n);
-    await eventually(async () => (await mirrored(proxy, { code: '502' })) === n, 5_000, 'failed copies');
+    await eventually('failed copies', async () => (await mirrored(proxy, { code: '502' })) === n, {
+      timeoutMs: 5_000,
+    });
     const text = await metricsText(proxy);
     expect(sampleValue(text, 'sluice_proxy_requests_total', { destination: 'local', code: '200' })).toBe(n);
     expect(sampleValue(text, 'sluice_proxy_canary_fallbacks_total')).toBe(0);

@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { WebSocket } from 'undici';
 import { listen } from '../../src/server.js';
-import { closeAll, cleanupAfterEach, eventually } from '../support/servers.js';
-import { runProxyProcess, type SluiceProcess } from '../support/process.js';
+import { closeAll, cleanupAfterEach } from '../support/servers.js';
+import { runProxyProcess, type SluiceProcess } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 const { app, defer } = cleanupAfterEach(afterEach);
 
@@ -153,12 +154,16 @@ describe('the proxy process', () => {
       while (sending) await one(i % 4 === 0 ? '/slow' : '/fast');
     };
     const workers = Array.from({ length: 12 }, (_, i) => worker(i));
-    await eventually(() => outcomes.ok >= 50, 30_000, '50 requests answered before the signal');
+    await eventually('50 requests answered before the signal', () => outcomes.ok >= 50, {
+      timeoutMs: 30_000,
+    });
     proxy.child.kill('SIGTERM');
     // Clients keep sending after SIGTERM, as they do while the endpoints update: the drain must answer them,
     // slow ones included.
     const atSignal = outcomes.ok;
-    await eventually(() => outcomes.ok >= atSignal + 50, 30_000, '50 more requests answered while draining');
+    await eventually('50 more requests answered while draining', () => outcomes.ok >= atSignal + 50, {
+      timeoutMs: 30_000,
+    });
     sending = false;
     await Promise.all(workers);
     agent.destroy();

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RouteClient } from '../../proxy/route-client.js';
 import type { RouteTable } from '../../src/routes/table.js';
 import { listen } from '../../src/server.js';
-import { cleanupAfterEach, closeAll, eventually, quietLogger, startRouteServer } from '../support/servers.js';
+import { cleanupAfterEach, closeAll, quietLogger, startRouteServer } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 const { defer } = cleanupAfterEach(afterEach);
 
@@ -57,7 +58,9 @@ describe("the proxy's route client", () => {
     defer(() => client.stop());
     for (const weight of [10, 20, 30, 40]) {
       const table = routes.store.set('shop', 'podinfo', { url: 'http://podinfo-canary.shop:9898', weight });
-      await eventually(() => applied.at(-1)?.version === table.version, 5_000, `weight ${weight}`);
+      await eventually(`weight ${weight}`, () => applied.at(-1)?.version === table.version, {
+        timeoutMs: 5_000,
+      });
     }
     // A change answers every proxy's held poll at once: new connections for the next polls, from a
     // thousand proxies, would overflow the route server's accept queue.
@@ -102,7 +105,7 @@ describe("the proxy's route client", () => {
     ]);
     const applied: RouteTable[] = [];
     startClient(server.url, (table) => applied.push(table));
-    await eventually(() => applied.length > 0, 5_000, 'a table applied');
+    await eventually('a table applied', () => applied.length > 0, { timeoutMs: 5_000 });
     expect(applied.map((t) => t.version)).toEqual(['v2']);
   });
 });

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../proxy/proxy.js';
 import type { RouteCanaryInput } from '../../src/routes/table.js';
 import {
-  eventually,
   get,
   load,
   metricsText,
@@ -13,6 +12,7 @@ import {
   type RouteServer,
   type Upstream,
 } from '../support/servers.js';
+import { eventually } from '../support/eventually.js';
 
 // One primary app, one canary app behind a canary-role proxy, one primary proxy fed by a real route server.
 let primaryApp: Upstream;
@@ -45,7 +45,9 @@ async function publish(canary: Partial<RouteCanaryInput> | null): Promise<void> 
     'podinfo',
     canary === null ? null : { url: `http://127.0.0.1:${canaryProxy.port}`, weight: 0, ...canary },
   );
-  await eventually(() => proxy.route().version === table.version, 5_000, `route ${table.version}`);
+  await eventually(`route ${table.version}`, () => proxy.route().version === table.version, {
+    timeoutMs: 5_000,
+  });
 }
 
 describe('the proxy splits traffic as its route table says', () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { SLUICE_BIN } from './process.js';
+import { SLUICE_BIN } from './processes.js';
 
 /** `sluice demo` in a child process, as a user runs it: its stdout lines, as they come and in the end. */
 export interface DemoRun {

@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster } from './kube.js';
-import { CommandFailedError, ManagedProcess, run, waitFor, type RunResult } from './processes.js';
+import { CommandFailedError, ManagedProcess, run, type RunResult } from './processes.js';
+import { eventually } from './eventually.js';
 
 // The GitOps clients real users deploy with, for the end-to-end tier: helm (v4) and flux-apply, a driver of
 // the server-side applier Flux's kustomize-controller applies with. Both are built by hack/gitops/build.sh.
@@ -222,7 +223,7 @@ export function fluxLoop(
     pid: applier.pid,
     rounds,
     async waitForRounds(count, timeoutMs = 60_000) {
-      await waitFor(`${count} rounds of flux-apply`, async () => rounds().length >= count, {
+      await eventually(`${count} rounds of flux-apply`, async () => rounds().length >= count, {
         timeoutMs,
         process: applier,
       });

@@ -15,9 +15,9 @@ import {
   ManagedProcess,
   ProcessExitedError,
   run,
-  waitFor,
   type RunResult,
 } from './processes.js';
+import { eventually } from './eventually.js';
 
 // The end-to-end tier's Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
 // built from Go modules by hack/k8s/build.sh and started here as local processes on 127.0.0.1. kwok plays
@@ -240,7 +240,7 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
       '--unsafe-no-fsync',
       '--log-level=warn',
     ]);
-    await waitFor('etcd /health', async () => (await httpGet(`${etcdUrl}/health`)).status === 200, {
+    await eventually('etcd /health', async () => (await httpGet(`${etcdUrl}/health`)).status === 200, {
       timeoutMs,
       process: etcd,
     });
@@ -274,8 +274,8 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfig(server, ca.cert, token), { mode: 0o600 });
     const authorization = { authorization: `Bearer ${token}` };
-    const apiserverReady = (): Promise<void> =>
-      waitFor(
+    const apiserverReady = (): Promise<unknown> =>
+      eventually(
         'kube-apiserver /readyz',
         async () =>
           (await httpGet(`${server}/readyz`, { ca: ca.cert, headers: authorization })).status === 200,
@@ -340,18 +340,18 @@ async function startClusterOnce(options: StartClusterOptions): Promise<Cluster> 
     const healthz = (port: number) => async () =>
       (await httpGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status === 200;
     await Promise.all([
-      waitFor('kube-scheduler /healthz', healthz(schedulerPort), { timeoutMs, process: scheduler }),
-      waitFor('kube-controller-manager /healthz', healthz(controllerManagerPort), {
+      eventually('kube-scheduler /healthz', healthz(schedulerPort), { timeoutMs, process: scheduler }),
+      eventually('kube-controller-manager /healthz', healthz(controllerManagerPort), {
         timeoutMs,
         process: controllerManager,
       }),
       // Pods are only admitted once their namespace has the default ServiceAccount the controller-manager creates.
-      waitFor(
+      eventually(
         'the default ServiceAccount',
         async () => (await tryKubectl(['get', 'serviceaccount', 'default', '-n', 'default'])).exitCode === 0,
         { timeoutMs, process: controllerManager },
       ),
-      waitFor(
+      eventually(
         `node ${kwokNodeName} Ready`,
         async () =>
           (

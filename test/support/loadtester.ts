@@ -4,7 +4,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { freePort, ManagedProcess, waitFor } from './processes.js';
+import { freePort, ManagedProcess } from './processes.js';
+import { eventually } from './eventually.js';
 
 // Flagger's load tester, built from its Go module by hack/loadtester/build.sh: the gate server Flagger users
 // run, which the end-to-end tier holds releases with. Nobody here wrote it, so it checks that sluice keeps
@@ -53,7 +54,7 @@ export async function startLoadTester(): Promise<LoadTester> {
     join(dir, 'log'),
   );
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
+  await eventually(
     'the load tester to answer /healthz',
     async () => (await request(`${url}/healthz`)).statusCode === 200,
     { timeoutMs: 20_000, process: child },

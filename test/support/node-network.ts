@@ -5,7 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { controlPlaneBinDir, type Cluster } from './kube.js';
-import { ManagedProcess, run, runOrThrow, waitFor } from './processes.js';
+import { ManagedProcess, run, runOrThrow } from './processes.js';
+import { eventually } from './eventually.js';
 
 // The real node's network, made before the cluster starts (the apiserver listens on its bridge, where pods
 // reach it):
@@ -206,7 +207,7 @@ export async function startServiceRouting(
         'jsonpath={.spec.clusterIP}',
       ])
     ).trim();
-    await waitFor(
+    await eventually(
       `kube-proxy routing ${kubernetesIp}`,
       async () =>
         (await run('ip', ['netns', 'exec', network.netns, 'iptables-save', '-t', 'nat'])).stdout.includes(
@@ -214,7 +215,7 @@ export async function startServiceRouting(
         ),
       { timeoutMs, process: proxy },
     );
-    await waitFor(
+    await eventually(
       'CoreDNS answering kubernetes.default.svc.cluster.local',
       async () => (await resolve(network, 'kubernetes.default.svc.cluster.local')) === kubernetesIp,
       { timeoutMs, process: dns },

@@ -10,7 +10,8 @@ import {
   type NodeNetwork,
   type ServiceRouting,
 } from './node-network.js';
-import { CommandFailedError, freePort, ManagedProcess, run, runOrThrow, waitFor } from './processes.js';
+import { CommandFailedError, freePort, ManagedProcess, run, runOrThrow } from './processes.js';
+import { eventually } from './eventually.js';
 
 // A Node that really runs containers, next to the cluster startCluster() made: containerd (Debian's, with
 // runc) and the kubelet built from the pinned k8s.io/kubernetes module by hack/k8s/build.sh, with a CNI bridge
@@ -120,7 +121,7 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
           '--force',
           '--grace-period=0',
         ]);
-        await waitFor(
+        await eventually(
           "the node's pods stopped",
           async () => (await ctr(['tasks', 'list', '-q'])).trim() === '',
           { timeoutMs: 60_000, process: kubeletProcess },
@@ -175,7 +176,7 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
       join(dir, 'containerd.log'),
     );
     processes.push(containerd);
-    await waitFor(
+    await eventually(
       'containerd',
       async () => (await run('ctr', ['--address', socket, 'version'])).exitCode === 0,
       {
@@ -211,7 +212,7 @@ export async function startRealNode(cluster: Cluster, options: StartNodeOptions 
       join(dir, 'kubelet.log'),
     );
     processes.push(kubeletProcess);
-    await waitFor(
+    await eventually(
       `node ${name} Ready`,
       async () =>
         (

@@ -3,7 +3,6 @@ import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { useCluster, type Cluster } from './kube.js';
 import { freePort } from './processes.js';
 import {
-  eventually,
   installSluice,
   startController,
   startDataPath,
@@ -13,6 +12,7 @@ import {
   type InstallOptions,
   type Installed,
 } from './sluice-on-cluster.js';
+import { eventually } from './eventually.js';
 
 /**
  * Release scenarios on the test control plane with a podinfo-like Deployment: sluice installed once per file,
@@ -295,7 +295,9 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
         args: options.controllerArgs ?? [],
       });
       await controller.waitForLog('leadership', 20_000);
-      await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'));
+      await eventually('the Canary to be Initialized', () => canaryPhase(namespace, 'Initialized'), {
+        timeoutMs: 60_000,
+      });
     },
     async optIn(namespace) {
       await c().kubectl(['create', 'namespace', namespace]);
@@ -330,10 +332,14 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
     },
     async controllerCaughtUp(namespace) {
       await c().kubectl(['annotate', 'deployment/podinfo', '-n', namespace, 'sluice.dev/action=resume']);
-      await eventually('the controller to consume sluice.dev/action', async () => {
-        const d = await getJson<DeploymentJson>(namespace, 'deployment/podinfo');
-        return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
-      });
+      await eventually(
+        'the controller to consume sluice.dev/action',
+        async () => {
+          const d = await getJson<DeploymentJson>(namespace, 'deployment/podinfo');
+          return d.metadata.annotations?.['sluice.dev/action'] === undefined ? true : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
     },
     eventMessages: (namespace, reason) =>
       c().kubectl([
@@ -347,10 +353,14 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
         'jsonpath={.items[*].message}',
       ]),
     async releaseRunning(namespace) {
-      await eventually('the release to progress with a route', async () => {
-        const canary = await canaryPhase(namespace, 'Progressing');
-        return (canary?.status?.canaryWeight ?? 0) > 0 ? canary : undefined;
-      });
+      await eventually(
+        'the release to progress with a route',
+        async () => {
+          const canary = await canaryPhase(namespace, 'Progressing');
+          return (canary?.status?.canaryWeight ?? 0) > 0 ? canary : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
     },
     async expectReverted(namespace, replicaSets, intervalMs = 5_000) {
       const started = Date.now();
@@ -360,7 +370,7 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
           const found = await getJson<CanaryJson>(namespace, 'canary/podinfo');
           return found.status?.outcome?.reason === 'Reverted' ? found : undefined;
         },
-        2 * intervalMs + 5_000,
+        { timeoutMs: 2 * intervalMs + 5_000 },
       );
       expect(Date.now() - started).toBeLessThan(2 * intervalMs);
       expect(canary.status?.phase).toBe('Initialized');
@@ -368,11 +378,14 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
       expect(await scenario.eventMessages(namespace, 'Reverted')).toContain(
         'changed back to stable revision',
       );
-      await eventually('the canary objects to be deleted', async () =>
-        (await c().tryKubectl(['get', 'deployment/podinfo-canary', '-n', namespace])).exitCode !== 0 &&
-        (await c().tryKubectl(['get', 'service/podinfo-canary', '-n', namespace])).exitCode !== 0
-          ? true
-          : undefined,
+      await eventually(
+        'the canary objects to be deleted',
+        async () =>
+          (await c().tryKubectl(['get', 'deployment/podinfo-canary', '-n', namespace])).exitCode !== 0 &&
+          (await c().tryKubectl(['get', 'service/podinfo-canary', '-n', namespace])).exitCode !== 0
+            ? true
+            : undefined,
+        { timeoutMs: 60_000 },
       );
       const deployment = await getJson<DeploymentJson>(namespace, 'deployment/podinfo');
       expect(imageOf(deployment)).toBe('example/podinfo:1.0');

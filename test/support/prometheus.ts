@@ -4,6 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
+import { eventually } from './eventually.js';
 
 export const PROMETHEUS_BIN = process.env['PROMETHEUS_BIN'] ?? 'prometheus';
 
@@ -73,16 +74,18 @@ export async function startPrometheus(
     child = started;
     started.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     exited = new Promise<void>((resolve) => started.on('exit', () => resolve()));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (started.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-      const ready = await request(`${url}/-/ready`)
-        .then(async (res) => (await res.body.text(), res.statusCode === 200))
-        .catch(() => false);
-      if (ready) return;
-      if (Date.now() > deadline) throw new Error(`prometheus not ready within 30 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await eventually(
+      'prometheus to be ready',
+      async () => {
+        if (started.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+        const res = await request(`${url}/-/ready`);
+        await res.body.text();
+        return res.statusCode === 200;
+      },
+      { intervalMs: 200 },
+    ).catch((err: unknown) => {
+      throw new Error(`prometheus not ready: ${stderr}`, { cause: err });
+    });
   };
   const interrupt = async (): Promise<void> => {
     if (child?.exitCode === null) child.kill('SIGTERM');

@@ -101,19 +101,6 @@ export async function startRouteServer(holdMs?: number): Promise<RouteServer> {
   return { store, url: `http://127.0.0.1:${port}`, server, close: () => closeAll(server) };
 }
 
-/** Polls until `check` returns true, or fails after `ms`. */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  ms = 5_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 export interface Answer {
   status: number;
   body: string;

@@ -6,8 +6,15 @@ import { parseAllDocuments } from 'yaml';
 import { startSampleApp, type AppBehaviour, type SampleApp } from '../../src/demo/app.js';
 import { startLoad, type LoadGenerator } from '../../src/demo/load.js';
 import type { Cluster } from './kube.js';
-import { runProxyProcess, runSluice, SLUICE_BIN, type SluiceProcess } from './process.js';
-import { freePort, run, waitFor, type RunResult } from './processes.js';
+import {
+  runProxyProcess,
+  runSluice,
+  SLUICE_BIN,
+  type SluiceProcess,
+  freePort,
+  run,
+  type RunResult,
+} from './processes.js';
 import { startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { startGrpcApp, startGrpcLoad } from './grpc.js';
 
@@ -312,22 +319,4 @@ export async function startController(
     port,
     dashboardUrl: `http://127.0.0.1:${String(started['dashboardPort'])}`,
   });
-}
-
-/** Polls `check` until it returns something other than undefined, and returns that. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  let found: T | undefined;
-  await waitFor(
-    what,
-    async () => {
-      found = await check();
-      return found !== undefined;
-    },
-    { timeoutMs, intervalMs: 250 },
-  );
-  return found as T;
 }
