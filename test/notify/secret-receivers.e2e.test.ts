@@ -7,7 +7,7 @@ import { SecretReceivers } from '../../src/notify/secret-receivers.js';
 import { capturedLogger } from '../support/chat-receivers.js';
 import { useCluster } from '../support/kube.js';
 import { manifestsDir, readYaml } from '../support/manifests.js';
-import { waitFor } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 // The receivers as the controller reads them from the real kube-apiserver, as the controller's own
 // ServiceAccount with the Role and RoleBinding of manifests/rbac.yaml that let it get this one Secret.
@@ -82,7 +82,7 @@ describe('the receivers from the notifications Secret, on a real API server', ()
     // Without its RoleBinding the ServiceAccount is refused (403); the receivers last read are kept. The
     // authorizer follows RBAC objects from its own cache, so wait until it says no.
     await c.kubectl(['delete', 'rolebinding', NOTIFICATIONS_RBAC, '-n', NS]);
-    await waitFor(
+    await eventually(
       `${ACCOUNT} may no longer get the Secret`,
       async () =>
         (
