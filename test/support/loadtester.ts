@@ -4,7 +4,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { freePort, ManagedProcess } from './processes.js';
+import { createLinkedNamespace } from './node-network.js';
+import { ManagedProcess } from './processes.js';
 import { eventually } from './eventually.js';
 
 // Flagger's load tester, built from its Go module by hack/loadtester/build.sh: the gate server Flagger users
@@ -33,27 +34,30 @@ export function loadTesterBinDir(): string {
 }
 
 export interface LoadTester {
-  /** `http://127.0.0.1:<port>`: gates are `${url}/gate/check` and the like. */
+  /** `http://<address>:<port>` in the load tester's own namespace: gates are `${url}/gate/check` and the like. */
   url: string;
   /** POSTs Flagger's payload for this Canary to one of the load tester's paths (`/gate/open`, …). */
   post(path: string, canary: { name: string; namespace: string }): Promise<number>;
   stop(): Promise<void>;
 }
 
-/** Starts the load tester on a free loopback port and waits for its /healthz. */
+/** Starts the load tester in a network namespace of its own and waits for its /healthz. */
 export async function startLoadTester(): Promise<LoadTester> {
   const bin = join(loadTesterBinDir(), 'loadtester');
   if (!existsSync(bin)) throw new LoadTesterNotBuiltError(loadTesterBinDir());
-  const port = await freePort();
+  // It has no flag for the address and binds every interface: in a namespace of the test's own those are
+  // its loopback and the one link to this machine.
+  const linked = await createLinkedNamespace();
+  const port = 9090;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-loadtester-'));
-  // It listens on all interfaces (it has no flag for the address); the port is a free one, for the test only.
+  // `ip netns exec` enters the namespace and execs the load tester: the process stopped is the load tester.
   const child = new ManagedProcess(
     'loadtester',
-    bin,
-    ['-port', String(port), '-log-level', 'info'],
+    'ip',
+    ['netns', 'exec', linked.netns, bin, '-port', String(port), '-log-level', 'info'],
     join(dir, 'log'),
   );
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${linked.address}:${port}`;
   await eventually(
     'the load tester to answer /healthz',
     async () => (await request(`${url}/healthz`)).statusCode === 200,
@@ -72,6 +76,7 @@ export async function startLoadTester(): Promise<LoadTester> {
     },
     async stop() {
       await child.stop();
+      await linked.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

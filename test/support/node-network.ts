@@ -237,3 +237,46 @@ export async function resolve(network: NodeNetwork, name: string): Promise<strin
     return undefined;
   }
 }
+
+/** A network namespace of the test's own, joined to this machine by one link. */
+export interface LinkedNamespace {
+  readonly netns: string;
+  /** The namespace's end of the link: where a server inside it is reached from this machine. */
+  readonly address: string;
+  /** Removes the namespace and the link (stop the processes in the namespace first). */
+  stop(): Promise<void>;
+}
+
+/**
+ * For a server that cannot be told to listen on loopback only (it binds every interface): inside this
+ * namespace "every interface" is its loopback and the link, so it is reachable from this machine and
+ * from nowhere else.
+ */
+export async function createLinkedNamespace(): Promise<LinkedNamespace> {
+  const id = randomBytes(3).toString('hex');
+  const netns = `sluice-${id}`;
+  const hostLink = `sluice${id}l`;
+  const [subnet = ''] = await freeSubnets(1);
+  const linked: LinkedNamespace = {
+    netns,
+    address: `${subnet}2`,
+    stop: async () => {
+      await run('ip', ['netns', 'del', netns]);
+      await run('ip', ['link', 'del', hostLink]);
+    },
+  };
+  const inNetns = (args: readonly string[]) => runOrThrow('ip', ['netns', 'exec', netns, ...args]);
+  try {
+    await runOrThrow('ip', ['netns', 'add', netns]);
+    await runOrThrow('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', 'lt0', 'netns', netns]);
+    await runOrThrow('ip', ['addr', 'add', `${subnet}1/30`, 'dev', hostLink]);
+    await runOrThrow('ip', ['link', 'set', hostLink, 'up']);
+    await inNetns(['ip', 'link', 'set', 'lo', 'up']);
+    await inNetns(['ip', 'addr', 'add', `${linked.address}/30`, 'dev', 'lt0']);
+    await inNetns(['ip', 'link', 'set', 'lt0', 'up']);
+    return linked;
+  } catch (err) {
+    await linked.stop();
+    throw err;
+  }
+}
