@@ -25,12 +25,13 @@ export async function withTemplateMetrics(
   const { provider, config, target, status, readConfigMap, at } = context;
   const names = [...new Set(config.objectives.filter((o) => o.metric === 'custom').map((o) => o.name))];
   if (names.length === 0 || config.metricTemplates === null) return metrics;
+  // A provider that runs no PromQL is a setting to fix, said at the first check whatever the traffic.
+  const scalar = provider.scalar?.bind(provider);
+  if (scalar === undefined) throw new TemplatesNeedPrometheusError(provider.name, names);
   // Too few canary requests make the check inconclusive whatever the templates say; a query over a canary
   // that had no traffic yet would have no data and fail it instead.
   if (metrics.canary.requests < config.minRequests) return metrics;
   const source = { namespace: target.namespace, configMap: config.metricTemplates };
-  const scalar = provider.scalar?.bind(provider);
-  if (scalar === undefined) throw new TemplatesNeedPrometheusError(provider.name, names);
   const data = readConfigMap === undefined ? null : await readConfigMap(config.metricTemplates);
   const templates = selectTemplates(source, data, names);
   const revisions = {
