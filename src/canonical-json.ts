@@ -18,7 +18,11 @@ function sorted(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const record = value as Record<string, unknown>;
   const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(record).sort()) {
+  const keys = Object.keys(record);
+  // Most objects come in key order (the API server writes every map sorted), and a sort, however short,
+  // allocates its working state: only the others are sorted.
+  if (!inOrder(keys)) keys.sort();
+  for (const key of keys) {
     const item = sorted(record[key]);
     // JSON.parse makes an own `__proto__` property; assigning one would set the copy's prototype instead.
     if (key === '__proto__')
@@ -26,4 +30,10 @@ function sorted(value: unknown): unknown {
     else copy[key] = item;
   }
   return copy;
+}
+
+/** Whether the keys already stand in the order `sort()` would give them (UTF-16 code units). */
+function inOrder(keys: readonly string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) > (keys[i] as string)) return false;
+  return true;
 }
