@@ -249,7 +249,7 @@ export async function benchProxy(
       `${median(cpuPerRequest.minimal).toFixed(0)} µs, sluice ${median(cpuPerRequest.sluice).toFixed(0)} µs` +
       (before === undefined
         ? ''
-        : `; before (${options.beforeBin}): ${Math.round(rps('before'))} req/s (sluice ` +
+        : `; the build before: ${Math.round(rps('before'))} req/s (sluice ` +
           `${(rps('sluice') / rps('before')).toFixed(2)} × before), ${added('before')}, ` +
           `${median(cpuPerRequest.before).toFixed(0)} µs CPU/request`),
   );
