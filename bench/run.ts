@@ -7,7 +7,8 @@ import { benchWebhook, type WebhookVariant } from './webhook.js';
 /**
  * `npm run bench`: every figure is measured against a baseline in the same run. Not a test: it never
  * fails on timing. BENCH_QUICK=1 runs one short round, to check that the benchmark itself works;
- * BENCH_ONLY=proxy, BENCH_ONLY=grpc, BENCH_ONLY=match or BENCH_ONLY=webhook runs one section.
+ * BENCH_ONLY=proxy, BENCH_ONLY=grpc, BENCH_ONLY=match or BENCH_ONLY=webhook runs one section; BENCH_ROUNDS
+ * sets the rounds of the interleaved sections.
  * BENCH_PROXY_BEFORE=<another build's bin/sluice.js> runs that build as one more path of the proxy section,
  * in the same rounds; BENCH_GRPC_PROXIES (a JSON list of `{ "name", "bin", "nodeOptions" }`) runs more sluice
  * proxies in the gRPC section's rounds.
@@ -18,6 +19,16 @@ const SECTIONS = ['proxy', 'grpc', 'match', 'webhook'];
 if (only !== undefined && !SECTIONS.includes(only))
   throw new Error(`BENCH_ONLY is ${SECTIONS.join(', ')}, not ${only}`);
 const log = (line: string) => console.log(line);
+/** BENCH_ROUNDS [3]: more rounds give a steadier median of the p99s, which single stalls move. */
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+  throw new Error(`BENCH_ROUNDS is a whole number ≥ 1, not ${ROUNDS}`);
+
+/**
+ * Every server the benchmark starts runs on the Node.js that runs it. The image ships the newest supported
+ * line (Dockerfile), and V8 versions differ in ways that show here (docs/benchmarks.md): run it there.
+ */
+log(`Node.js ${process.version}`);
 
 const NGINX = { command: 'nginx', debianPackage: 'nginx-light' };
 
@@ -36,7 +47,7 @@ let proxyFigures: (ProxyBenchResult & { nginxUpstream: ProxyBenchResult }) | und
 if (only === undefined || only === 'proxy') {
   requireOrExit([NGINX, { command: 'wrk', debianPackage: 'wrk' }]);
   const proxyOptions = {
-    rounds: quick ? 1 : 3,
+    rounds: quick ? 1 : ROUNDS,
     seconds: quick ? 2 : 10,
     connections: 50,
     probeRate: 500,
@@ -53,7 +64,7 @@ let grpc: GrpcBenchResult | undefined;
 if (only === undefined || only === 'grpc') {
   requireOrExit([NGINX, { command: 'h2load', debianPackage: 'nghttp2-client' }]);
   grpc = await benchGrpc({
-    rounds: quick ? 1 : 3,
+    rounds: quick ? 1 : ROUNDS,
     seconds: quick ? 2 : 10,
     clients: 8,
     streams: 16,
@@ -78,7 +89,7 @@ const webhook =
     : await benchWebhook({
         iterations: quick ? 1_000 : 5_000,
         warmup: quick ? 200 : 1_000,
-        rounds: quick ? 1 : 3,
+        rounds: quick ? 1 : ROUNDS,
         warmupSeconds: quick ? 1 : 5,
         probeRate: 500,
         lowProbeRate: 100,
