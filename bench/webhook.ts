@@ -249,7 +249,9 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
       const env = { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions(variant) };
       servers.push(await startServer(variant.name, webhook, env));
     }
-    servers.push(await startServer(STATIC_ALLOW, (port) => [ALLOW_SERVER, String(port), certDir], {}));
+    // The same Node.js options as this build's webhook: the baseline differs from it in the work alone.
+    const allowEnv = { NODE_OPTIONS: WEBHOOK_NODE_OPTIONS };
+    servers.push(await startServer(STATIC_ALLOW, (port) => [ALLOW_SERVER, String(port), certDir], allowEnv));
     const ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
     for (const server of servers) {
       await checkAnswer(ca, server, body);
