@@ -59,10 +59,16 @@ export interface WebhookVariant {
 }
 
 /**
- * Issue 18: the plain webhook may add at most this much to the p99 at the probe rate over the static allow
- * measured in the same run. Only a quiet machine gives a p99 that says this; CPU per review holds still.
+ * Issue 18: dropping the speed tricks (a managedFields scanner, a reused deflate engine, hidden-class
+ * workarounds, an annotation cache) may add at most 1 ms to the webhook's p99 at the probe rate over the
+ * static allow in the same run. With them it was +1.28 ms when the issue was filed; the build that had
+ * them (72b0173) can run beside this one through BENCH_WEBHOOKS for a comparison in the same rounds. Only
+ * a quiet machine gives a p99 that says this; CPU per review holds still.
  */
-const ADDED_P99_TARGET_MS = 1;
+const TRICKS_ADDED_P99_MS = 1.28;
+const ADDED_P99_TARGET_MS = TRICKS_ADDED_P99_MS + 1;
+
+const signed = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms.toFixed(3)}`;
 
 export interface Quantiles {
   p50Us: number;
@@ -306,9 +312,7 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
     log(
       `  ${name.padEnd(14)} at ${options.lowProbeRate}/s p50 ${f.p50MsAtLow.toFixed(3)} p99 ${f.p99MsAtLow.toFixed(3)} ms; ` +
         `at ${options.probeRate}/s p50 ${f.p50Ms.toFixed(3)} p99 ${f.p99Ms.toFixed(3)} ms` +
-        (name === STATIC_ALLOW
-          ? ''
-          : ` (${f.addedP99Ms >= 0 ? '+' : ''}${f.addedP99Ms.toFixed(3)} ms over the static allow)`) +
+        (name === STATIC_ALLOW ? '' : ` (${signed(f.addedP99Ms)} ms over the static allow)`) +
         `, ${f.cpuUsPerReview.toFixed(0)} µs CPU/review; RSS idle ${f.rssMiB.idle.toFixed(1)} MiB, ` +
         `peak at ${options.probeRate}/s ${f.rssMiB.peak.toFixed(1)} MiB, idle after ${f.rssMiB.idleAfterLoad.toFixed(1)} MiB`,
     );
@@ -320,11 +324,18 @@ export async function benchWebhook(options: WebhookBenchOptions): Promise<Webhoo
     );
   }
   const added = result.servers[THIS_BUILD]?.addedP99Ms;
-  if (added !== undefined)
+  if (added !== undefined) {
+    // Beside another build (the one with the speed tricks, say), the difference of the two in the same run.
+    const beside = Object.entries(result.servers)
+      .filter(([name]) => name !== THIS_BUILD && name !== STATIC_ALLOW)
+      .map(([name, f]) => `; over ${name}'s: ${signed(added - f.addedP99Ms)} ms`)
+      .join('');
     log(
-      `added p99 at ${options.probeRate}/s: ${added.toFixed(3)} ms (target ≤ ${ADDED_P99_TARGET_MS} ms), ` +
-        `${THIS_BUILD} over the static allow, medians of the rounds; load average ${loadAverage()}`,
+      `added p99 at ${options.probeRate}/s: ${added.toFixed(3)} ms (target ≤ ${ADDED_P99_TARGET_MS.toFixed(2)} ms: ` +
+        `the speed tricks' +${TRICKS_ADDED_P99_MS} ms and 1 ms more), ` +
+        `${THIS_BUILD} over the static allow, medians of the rounds${beside}; load average ${loadAverage()}`,
     );
+  }
   log(`load average now ${loadAverage()}`);
   return {
     ...result,
