@@ -14,11 +14,11 @@ export const ADMIN_PORT_NAME = 'sluice-admin';
 /** The proxy's port name when the app's port has no name to take over. */
 export const UNNAMED_PROXY_PORT_NAME = 'sluice-proxy';
 /**
- * Node.js options of the proxy container. V8 lets each semi-space of the young generation grow to 16 MiB,
- * which under load took the proxy's peak RSS close to the container's 128 MiB limit; 4 MiB keeps it well
- * under, for more frequent young collections.
+ * Node.js options of the proxy container: each semi-space of V8's young generation may grow to 16 MiB.
+ * Fewer, longer young collections gave the lower p99 under gRPC load on Node.js 26 (docs/benchmarks.md,
+ * "gRPC"), for a higher peak RSS that the container's memory limit allows for.
  */
-export const PROXY_NODE_OPTIONS = '--max-semi-space-size=4';
+export const PROXY_NODE_OPTIONS = '--max-semi-space-size=16';
 
 export const ROLE_LABEL = LABELS.role;
 export const INJECTED_ANNOTATION = MANAGED_ANNOTATIONS.injected;
