@@ -187,6 +187,7 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
       appPort: primaryPort as number,
       routePort: routePort as number,
       extraArgs: ['--app-protocol', 'grpc'],
+      protocol: 'grpc',
       nodeOptions,
     });
   const sluice = startSluice(SLUICE_BIN, sluicePort as number, adminPort as number);

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { RouteStore, createRouteHandler } from '../src/routes/server.js';
-import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
+import { proxyNodeOptions } from '../src/injection/shape.js';
 import { freePort, startChild, stopChild, waitForPort } from './tools.js';
 
 /**
@@ -96,7 +96,7 @@ async function startProxy(name: string, appPort: number, controlUrl: string): Pr
     ], // prettier-ignore
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, SLUICE_LOG_LEVEL: 'info', NODE_OPTIONS: PROXY_NODE_OPTIONS },
+      env: { ...process.env, SLUICE_LOG_LEVEL: 'info', NODE_OPTIONS: proxyNodeOptions('http') },
     },
   );
   const logs = new Map<string, number>();

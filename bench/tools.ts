@@ -4,7 +4,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROXY_NODE_OPTIONS } from '../src/injection/shape.js';
+import type { AppProtocol } from '../src/annotations.js';
+import { proxyNodeOptions } from '../src/injection/shape.js';
 
 /** What the benchmarks share: free ports, child processes, nginx, wrk and a fixed-rate latency probe. */
 
@@ -88,6 +89,8 @@ export function startSluiceProxy(options: {
   appPort: number;
   routePort: number;
   extraArgs?: string[];
+  /** The app's protocol, for the injected container's Node.js options [http]. */
+  protocol?: AppProtocol;
   nodeOptions?: string | undefined;
 }): ChildProcess {
   return startChild(process.execPath, [
@@ -102,7 +105,7 @@ export function startSluiceProxy(options: {
     '--namespace', 'bench',
     '--deployment', 'app',
     '--drain-delay', '0s',
-  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: options.nodeOptions ?? PROXY_NODE_OPTIONS }); // prettier-ignore
+  ], { SLUICE_LOG_LEVEL: 'warn', NODE_OPTIONS: options.nodeOptions ?? proxyNodeOptions(options.protocol ?? 'http') }); // prettier-ignore
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {

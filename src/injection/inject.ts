@@ -8,7 +8,7 @@ import {
   PROXY_ADMIN_PORT,
   PROXY_CONTAINER,
   PROXY_LISTEN_PORT,
-  PROXY_NODE_OPTIONS,
+  proxyNodeOptions,
   ROLE_LABEL,
   SCRAPE_ANNOTATIONS,
   UNNAMED_PROXY_PORT_NAME,
@@ -213,7 +213,7 @@ function proxyContainer(
       env(PROXY_ENV.revision, target.revision),
       // Only when not the default, so that templates injected before the flag existed stay as they were.
       ...(protocol === 'http' ? [] : [env(PROXY_ENV.appProtocol, protocol)]),
-      env('NODE_OPTIONS', PROXY_NODE_OPTIONS),
+      env('NODE_OPTIONS', proxyNodeOptions(protocol)),
     ],
     readinessProbe: probe('/readyz', 5),
     livenessProbe: probe('/livez', 10),
