@@ -20,14 +20,7 @@ describe('a gRPC service on a real control plane', () => {
     const primary = await scenario.getJson<DeploymentJson>(ns, 'deployment/podinfo');
     expect(JSON.stringify(primary.spec.template.spec)).toContain('"SLUICE_APP_PROTOCOL","value":"grpc"');
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
-    const canary = await eventually(
-      'the canary Deployment',
-      async () =>
-        (await scenario.exists(ns, 'deployment/podinfo-canary'))
-          ? scenario.getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-          : undefined,
-      { timeoutMs: 60_000 },
-    );
+    const canary = await scenario.canaryDeployment<DeploymentJson>(ns);
     // The canary's own proxy speaks gRPC to its app too.
     expect(JSON.stringify(canary.spec.template.spec)).toContain('"SLUICE_APP_PROTOCOL","value":"grpc"');
     await c().kubectl(['wait', '--for=condition=Promoted', 'canary/podinfo', '-n', ns, '--timeout=120s'], {

@@ -6,7 +6,6 @@ import {
   type CanaryJson,
   type DeploymentJson,
 } from '../support/podinfo-release.js';
-import { eventually } from '../support/eventually.js';
 
 // The proxy as a Kubernetes native sidecar (an init container with restartPolicy Always) on the test
 // control plane, whose API server (1.36) the webhook asks for its version at start (`--native-sidecar
@@ -88,14 +87,7 @@ describe('the proxy as a native sidecar, on a real control plane', () => {
     const held = await getJson<WithTemplate & DeploymentJson>(ns, 'deployment/podinfo');
     expect(held.spec.paused).toBe(true);
     expectNativeSidecar(held.spec.template);
-    const canaryDeployment = await eventually(
-      'the canary Deployment',
-      async () =>
-        (await exists(ns, 'deployment/podinfo-canary'))
-          ? getJson<WithTemplate>(ns, 'deployment/podinfo-canary')
-          : undefined,
-      { timeoutMs: 60_000 },
-    );
+    const canaryDeployment = await scenario.canaryDeployment<WithTemplate>(ns);
     // The controller read the proxy from the init containers and gave the canary the same one.
     const canaryProxy = expectNativeSidecar(canaryDeployment.spec.template);
     expect(envOf(canaryProxy, 'SLUICE_ROLE')).toBe('canary');

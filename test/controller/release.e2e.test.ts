@@ -70,14 +70,7 @@ describe('a release on a real control plane', () => {
       expect(held.metadata.annotations?.['sluice.dev/paused-by']).toBe('sluice');
       expect(await scenario.primaryPodImages(ns)).toEqual(['example/podinfo:1.0', 'example/podinfo:1.0']);
 
-      const canaryDeployment = await eventually(
-        'the canary Deployment',
-        async () =>
-          (await exists(ns, 'deployment/podinfo-canary'))
-            ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-            : undefined,
-        { timeoutMs: 60_000 },
-      );
+      const canaryDeployment = await scenario.canaryDeployment<DeploymentJson>(ns);
       expect(imageOf(canaryDeployment)).toBe('example/podinfo:2.0');
       expect(canaryDeployment.spec.template.metadata?.labels).toMatchObject({
         app: 'podinfo-canary',
@@ -291,14 +284,7 @@ describe('a release on a real control plane', () => {
         { timeoutMs: 60_000 },
       );
       expect(decode(copy.data)).toEqual({ GREETING: candidate });
-      const canaryDeployment = await eventually(
-        'the canary Deployment',
-        async () =>
-          (await exists(ns, 'deployment/podinfo-canary'))
-            ? getJson<DeploymentJson>(ns, 'deployment/podinfo-canary')
-            : undefined,
-        { timeoutMs: 60_000 },
-      );
+      const canaryDeployment = await scenario.canaryDeployment<DeploymentJson>(ns);
       const from = canaryDeployment.spec.template.spec.containers.find((c) => c.name === 'podinfo')
         ?.envFrom?.[0];
       expect((from?.configMapRef ?? from?.secretRef)?.name).toBe('podinfo-config-canary');
@@ -356,11 +342,7 @@ describe('a release on a real control plane', () => {
     await setUp(ns);
     await c().kubectl(['set', 'image', 'deployment/podinfo', '-n', ns, 'podinfo=example/podinfo:2.0']);
     await eventually('the release to progress', () => canaryPhase(ns, 'Progressing'), { timeoutMs: 60_000 });
-    await eventually(
-      'the canary Deployment',
-      async () => ((await exists(ns, 'deployment/podinfo-canary')) ? true : undefined),
-      { timeoutMs: 60_000 },
-    );
+    await scenario.canaryDeployment(ns);
     await c().kubectl(['annotate', 'deployment/podinfo', '-n', ns, 'sluice.dev/canary-']);
     // Opted out, the change is the user's to roll out as written: the pause sluice set is lifted.
     const out = await getJson<DeploymentJson>(ns, 'deployment/podinfo');

@@ -154,6 +154,8 @@ export interface Scenario {
   getJson<T>(namespace: string, what: string): Promise<T>;
   exists(namespace: string, what: string): Promise<boolean>;
   canaryPhase(namespace: string, phase: string): Promise<CanaryJson | undefined>;
+  /** Waits up to 60 s for the controller's `podinfo-canary` Deployment, and returns it. */
+  canaryDeployment<T = DeploymentJson>(namespace: string): Promise<T>;
   /** The images the primary's pods run (not the canary's, nor pods on their way out), sorted. */
   primaryPodImages(namespace: string): Promise<string[]>;
   /** The names of the primary's ReplicaSets with their revision annotation, to show none was added. */
@@ -257,6 +259,15 @@ export function useReleaseScenarios(install: InstallOptions = {}): Scenario {
     controller: () => mustHave(controller, 'the controller'),
     getJson,
     canaryPhase,
+    canaryDeployment: <T>(namespace: string) =>
+      eventually(
+        'the canary Deployment',
+        async () =>
+          (await scenario.exists(namespace, 'deployment/podinfo-canary'))
+            ? getJson<T>(namespace, 'deployment/podinfo-canary')
+            : undefined,
+        { timeoutMs: 60_000 },
+      ),
     rolledOut,
     exists: async (namespace, what) => (await c().tryKubectl(['get', what, '-n', namespace])).exitCode === 0,
     async setUp(namespace, options = {}) {
