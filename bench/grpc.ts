@@ -186,7 +186,6 @@ export async function benchGrpc(options: GrpcBenchOptions): Promise<GrpcBenchRes
       adminPort: admin,
       appPort: primaryPort as number,
       routePort: routePort as number,
-      extraArgs: ['--app-protocol', 'grpc'],
       protocol: 'grpc',
       nodeOptions,
     });

@@ -88,8 +88,7 @@ export function startSluiceProxy(options: {
   adminPort: number;
   appPort: number;
   routePort: number;
-  extraArgs?: string[];
-  /** The app's protocol, for the injected container's Node.js options [http]. */
+  /** The app's protocol: `--app-protocol`, and the injected container's Node.js options for it [http]. */
   protocol?: AppProtocol;
   nodeOptions?: string | undefined;
 }): ChildProcess {
@@ -97,7 +96,8 @@ export function startSluiceProxy(options: {
     options.bin,
     'proxy',
     '--app-port', String(options.appPort),
-    ...(options.extraArgs ?? []),
+    // Only when not http: a build from before the flag (BENCH_PROXY_BEFORE) is run too.
+    ...(options.protocol === undefined || options.protocol === 'http' ? [] : ['--app-protocol', options.protocol]),
     '--listen-host', '127.0.0.1',
     '--listen-port', String(options.port),
     '--admin-port', String(options.adminPort),
